@@ -1,0 +1,49 @@
+"""dabnet-zoo: DABNet real-time semantic segmentation, faithful to the original and easy to use."""
+
+from transformers import AutoConfig, AutoModel, AutoModelForSemanticSegmentation
+
+from .configuration_dabnet import DabnetConfig
+from .errors import CheckpointError, DabnetZooError, InputError, UnknownModelError
+from .modeling_dabnet import (
+    DabnetForSemanticSegmentation,
+    DabnetModel,
+    DabnetModelOutput,
+    DabnetPreTrainedModel,
+    DabnetSemanticSegmenterOutput,
+    valid_input_size,
+)
+from .presets import DATASETS, DatasetPreset, get_dataset_preset
+from .registry import VARIANTS, Variant, get_variant, list_models
+from .zoo import create_config, create_model, load_model
+
+__version__ = "0.1.0"
+
+# Registering once makes AutoConfig / AutoModelForSemanticSegmentation.from_pretrained work on our folders.
+AutoConfig.register(DabnetConfig.model_type, DabnetConfig, exist_ok=True)
+AutoModel.register(DabnetConfig, DabnetModel, exist_ok=True)
+AutoModelForSemanticSegmentation.register(DabnetConfig, DabnetForSemanticSegmentation, exist_ok=True)
+
+__all__ = [
+    "CheckpointError",
+    "DATASETS",
+    "DabnetConfig",
+    "DabnetForSemanticSegmentation",
+    "DabnetModel",
+    "DabnetModelOutput",
+    "DabnetPreTrainedModel",
+    "DabnetSemanticSegmenterOutput",
+    "DabnetZooError",
+    "DatasetPreset",
+    "InputError",
+    "UnknownModelError",
+    "VARIANTS",
+    "Variant",
+    "__version__",
+    "create_config",
+    "create_model",
+    "get_dataset_preset",
+    "get_variant",
+    "list_models",
+    "load_model",
+    "valid_input_size",
+]

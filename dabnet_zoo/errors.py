@@ -1,0 +1,41 @@
+"""Exceptions raised by dabnet_zoo.
+
+Every error subclasses both :class:`DabnetZooError` (so the CLI can turn it into one clear line) and the
+built-in exception a Python user would expect (``KeyError`` for an unknown name, ``ValueError`` for bad input),
+so ``except ValueError`` keeps working for callers that do not know this package.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DabnetZooError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class UnknownModelError(DabnetZooError, KeyError):
+    """A model or dataset name that the registry does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointError(DabnetZooError, ValueError):
+    """A checkpoint that cannot be read or does not fit the requested variant."""
+
+
+class InputError(DabnetZooError, ValueError):
+    """An image, tensor or label map that the model cannot take as it is."""
+
+
+def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
+    """Build the message for an unknown name: the name, the closest match and every valid choice."""
+    known = sorted(known)
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"Unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}."
+
+
+__all__ = ["DabnetZooError", "UnknownModelError", "CheckpointError", "InputError", "unknown_name_message"]
