@@ -135,6 +135,8 @@ class DabnetConfig(PreTrainedConfig):
                 f"({self.context_channels}): the feature fusion concatenates the two at the same width."
             )
         super().__post_init__(**kwargs)
+        if self.label2id is None:
+            self.label2id = {label: index for index, label in self.id2label.items()}
         if self.num_labels < 1:
             raise ValueError(f"num_labels must be at least 1, got {self.num_labels}.")
 

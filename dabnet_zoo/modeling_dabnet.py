@@ -209,12 +209,13 @@ class DabnetModelOutput(ModelOutput):
     """Output of :class:`DabnetModel`.
 
     Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, fusion_channels, ceil(height/8), ceil(width/8))`):
-            The fused spatial and context feature that the decode head classifies.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch_size, fusion_channels, ceil(H/8), ceil(W/8))`):
+            The fused spatial and context feature that the decode head classifies; (H, W) is the input size after
+            padding to :func:`valid_input_size`, as for the auxiliary states.
         auxiliary_hidden_states (`tuple(torch.FloatTensor)`):
             The two context features the auxiliary heads classify: the aggregated 1/16 context upsampled to 1/8,
-            `(batch_size, context_channels, ceil(height/8), ceil(width/8))`, and the 1/32 context upsampled to
-            1/16, `(batch_size, context_channels, ceil(height/16), ceil(width/16))`.
+            `(batch_size, context_channels, ceil(H/8), ceil(W/8))`, and the 1/32 context upsampled to 1/16,
+            `(batch_size, context_channels, ceil(H/16), ceil(W/16))`.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
@@ -286,8 +287,8 @@ class DabnetModel(DabnetPreTrainedModel):
     """DABNet without heads: context path with SIMs, spatial path, context aggregation and feature fusion.
 
     Accepts any input size: an input the original would reject (spec §6) is zero-padded at the bottom and right
-    to :func:`valid_input_size`, and the features are cropped back to the cells that cover the input. Inputs the
-    original accepts run unpadded and give its outputs exactly.
+    to :func:`valid_input_size`, and the features then cover the padded input. Inputs the original accepts run
+    unpadded and give its outputs exactly.
     """
 
     def __init__(self, config: DabnetConfig):
@@ -331,11 +332,7 @@ class DabnetModel(DabnetPreTrainedModel):
         """
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         _check_pixel_values(pixel_values, self.config.num_channels)
-        height, width = pixel_values.shape[-2:]
-        padded_height, padded_width = valid_input_size(height, width, self.config.patch_size)
-        if (padded_height, padded_width) != (height, width):
-            pixel_values = F.pad(pixel_values, (0, padded_width - width, 0, padded_height - height))
-
+        pixel_values = _pad_to_valid_size(pixel_values, self.config.patch_size)
         x_2 = self._run(self._stem_names, pixel_values)
         stages = []
         x = x_2
@@ -348,8 +345,6 @@ class DabnetModel(DabnetPreTrainedModel):
         x_16_up, x_32_up = self.context_aggregation(x_8, x_16, x_32)
         fused = self.feature_fusion(spatial, x_16_up)
 
-        fused, x_16_up = (_crop_to_input(t, height, width, 8) for t in (fused, x_16_up))
-        x_32_up = _crop_to_input(x_32_up, height, width, 16)
         if not return_dict:
             return fused, (x_16_up, x_32_up)
         return DabnetModelOutput(last_hidden_state=fused, auxiliary_hidden_states=(x_16_up, x_32_up))
@@ -369,9 +364,18 @@ def _check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
         )
 
 
-def _crop_to_input(feature: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
-    """Keep the cells of a stride-``stride`` feature that cover the unpadded ``height`` x ``width`` input."""
-    return feature[..., : -(-height // stride), : -(-width // stride)]
+def _pad_to_valid_size(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """Zero-pad bottom/right to :func:`valid_input_size` (0 is the mean colour after normalisation)."""
+    height, width = pixel_values.shape[-2:]
+    padded_height, padded_width = valid_input_size(height, width, patch_size)
+    if (padded_height, padded_width) == (height, width):
+        return pixel_values
+    return F.pad(pixel_values, (0, padded_width - width, 0, padded_height - height))
+
+
+def _crop_to_input(scores: torch.Tensor, height: int, width: int, stride: int) -> torch.Tensor:
+    """Keep the cells of a stride-``stride`` score map that cover the unpadded ``height`` x ``width`` input."""
+    return scores[..., : -(-height // stride), : -(-width // stride)]
 
 
 class DabnetForSemanticSegmentation(DabnetPreTrainedModel):
@@ -399,7 +403,9 @@ class DabnetForSemanticSegmentation(DabnetPreTrainedModel):
         r"""
         Args:
             pixel_values (`torch.FloatTensor` of shape `(batch_size, num_channels, height, width)`):
-                Normalised images, any height and width (see :class:`DabnetModel` for how odd sizes are handled).
+                Normalised images of any height and width. Sizes the original accepts run as in the original;
+                others are zero-padded bottom/right to :func:`valid_input_size` and the logits cropped back to
+                the cells covering the image, i.e. exactly the original run on the padded image, then cropped.
             labels (`torch.LongTensor` of shape `(batch_size, height, width)`, *optional*):
                 Ground-truth class indices; `config.semantic_loss_ignore_index` (255) marks pixels to ignore.
                 The loss is averaged over all pixels, ignored ones included (they contribute zero), as the
@@ -421,11 +427,16 @@ class DabnetForSemanticSegmentation(DabnetPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         if output_auxiliary_logits is None:
             output_auxiliary_logits = self.training or labels is not None
+        height, width = pixel_values.shape[-2:]
         features, auxiliary_features = self.dabnet(pixel_values, return_dict=False)
-        logits = self.decode_head(features)
+        # Crop after the heads: the result equals running the original on the padded image and cropping.
+        logits = _crop_to_input(self.decode_head(features), height, width, 8)
         auxiliary_logits = None
         if output_auxiliary_logits or labels is not None:
-            auxiliary_logits = tuple(head(f) for head, f in zip(self.auxiliary_heads, auxiliary_features))
+            auxiliary_logits = tuple(
+                _crop_to_input(head(f), height, width, stride)
+                for head, f, stride in zip(self.auxiliary_heads, auxiliary_features, (8, 16))
+            )
 
         loss = None
         if labels is not None:

@@ -1,0 +1,239 @@
+"""Convert the original DABNet checkpoints (mmsegmentation 0.x fork) into ``save_pretrained`` folders.
+
+The original project's checkpoints are the only trained DABNet weights in existence. They are mmcv
+``save_checkpoint`` files: a dict with ``state_dict`` (original key names, spec §7) and ``meta``. Conversion is
+a rename table (our module names keep the original's and timm's where they can) plus checks that every key is
+mapped, nothing is missing and every shape fits, so a wrong or damaged checkpoint stops with a message that says
+what is wrong and, where it can tell, which variant and class count the checkpoint belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .modeling_dabnet import DabnetForSemanticSegmentation
+from .presets import DATASETS
+from .registry import VARIANTS, split_model_name
+from .zoo import create_model
+
+logger = logging.getLogger(__name__)
+
+# Original key prefix -> ours, first match wins (spec §7, Appendix A/B).
+_KEY_RULES: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        # mmseg ResNetV1c stem (conv, BN, ReLU) x 3 -> timm's deep stem `conv1` Sequential + `bn1`.
+        (r"^backbone\.backbone\.stem\.7\.", "dabnet.backbone.bn1."),
+        (r"^backbone\.backbone\.stem\.([0-6])\.", r"dabnet.backbone.conv1.\1."),
+        (r"^backbone\.backbone\.", "dabnet.backbone."),  # ResNet layers and timm EfficientNet: same names
+        (r"^backbone\.SIM_(\d)\.", r"dabnet.sims.\1."),
+        (r"^backbone\.((?:sp|cp)_\d)\.", r"dabnet.spatial_path.\1."),
+        (r"^backbone\.(arm16|arm32)\.conv_layer\.", r"dabnet.context_aggregation.\1.conv."),
+        (r"^backbone\.(arm16|arm32)\.atten_conv_layer\.1\.", r"dabnet.context_aggregation.\1.attention."),
+        (r"^backbone\.(conv_head16|conv_head32)\.", r"dabnet.context_aggregation.\1."),
+        (r"^backbone\.ffm\.conv1\.", "dabnet.feature_fusion.conv."),
+        (r"^backbone\.ffm\.conv_atten\.0\.", "dabnet.feature_fusion.attention."),
+        (r"^decode_head\.convs\.0\.", "decode_head.conv."),
+        (r"^decode_head\.conv_seg\.", "decode_head.classifier."),
+        (r"^auxiliary_head\.(\d)\.convs\.0\.", r"auxiliary_heads.\1.conv."),
+        (r"^auxiliary_head\.(\d)\.conv_seg\.", r"auxiliary_heads.\1.classifier."),
+    )
+)
+# Width of the first context stage, whose SIM's h2l_0 input (width x P²) reveals the patch size.
+_FIRST_STAGE_CHANNELS = {"resnet18_v1c": 64, "efficientnet_b1": 24}
+
+
+def rename_original_key(key: str) -> str | None:
+    """Our state-dict key for an original one, or None when no rule maps it."""
+    for pattern, replacement in _KEY_RULES:
+        if pattern.match(key):
+            return pattern.sub(replacement, key, count=1)
+    return None
+
+
+def load_original_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read an original checkpoint safely (``weights_only=True``): returns (state_dict, meta).
+
+    Accepts mmcv's dict with ``state_dict`` (and ``meta``) or a bare state dict; a ``module.`` prefix left by
+    DistributedDataParallel is removed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"Checkpoint {str(path)!r} does not exist or is not a file.")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CheckpointError(
+            f"{path} holds objects other than tensors and plain containers, which are not loaded for safety "
+            f"(torch.load weights_only=True): {error}. Re-save only its 'state_dict' with torch.save."
+        ) from error
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch checkpoint (damaged or truncated download?): {error}"
+        ) from error
+    if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("state_dict"), Mapping):
+        state_dict, meta = dict(checkpoint["state_dict"]), dict(checkpoint.get("meta") or {})
+    elif isinstance(checkpoint, Mapping) and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        state_dict, meta = dict(checkpoint), {}
+    else:
+        raise CheckpointError(
+            f"{path} is neither an mmcv checkpoint (a dict with 'state_dict') nor a bare state dict of tensors."
+        )
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        state_dict = {k[len("module."):]: v for k, v in state_dict.items()}
+    return state_dict, meta
+
+
+def identify_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, int]:
+    """The (variant name, number of classes) an original state dict belongs to."""
+    if "backbone.backbone.conv_stem.weight" in state_dict:
+        context_path = "efficientnet_b1"
+    elif "backbone.backbone.stem.0.weight" in state_dict:
+        context_path = "resnet18_v1c"
+    else:
+        raise CheckpointError(
+            "Not a DABNet checkpoint of the original project: it has neither 'backbone.backbone.stem.0.weight' "
+            "(ResNet-18 v1c) nor 'backbone.backbone.conv_stem.weight' (EfficientNet-B1)."
+        )
+    for key in ("backbone.SIM_0.h2l_0.weight", "decode_head.conv_seg.weight"):
+        if key not in state_dict:
+            raise CheckpointError(f"Checkpoint lacks {key!r}; it is not a complete DABNet segmentor checkpoint.")
+    folded = state_dict["backbone.SIM_0.h2l_0.weight"].shape[1] // _FIRST_STAGE_CHANNELS[context_path]
+    patch_size = round(folded**0.5)
+    for variant in VARIANTS.values():
+        if variant.context_path == context_path and variant.patch_size == patch_size:
+            return variant.name, int(state_dict["decode_head.conv_seg.weight"].shape[0])
+    raise CheckpointError(f"Checkpoint has a {context_path} context path with patch size {patch_size}, "
+                          f"which matches no known variant ({', '.join(VARIANTS)}).")
+
+
+def _describe(variant: str, num_labels: int) -> str:
+    datasets = [name for name, preset in DATASETS.items() if preset.num_labels == num_labels]
+    return f"{variant} with {num_labels} classes" + (f" ({' or '.join(datasets)})" if datasets else "")
+
+
+def convert_state_dict(
+    state_dict: Mapping[str, torch.Tensor], variant: str, dataset: str | None = None
+) -> DabnetForSemanticSegmentation:
+    """A model of the named variant and dataset holding the weights of an original state dict.
+
+    Raises :class:`CheckpointError` when the checkpoint belongs to another variant or class count, or when any
+    key is unmapped, missing or mis-shaped.
+    """
+    found_variant, found_labels = identify_checkpoint(state_dict)
+    arch, dataset = split_model_name(variant, dataset)
+    expected_labels = DATASETS[dataset].num_labels
+    if (found_variant, found_labels) != (arch.name, expected_labels):
+        raise CheckpointError(
+            f"The checkpoint is {_describe(found_variant, found_labels)}, but {arch.name} for {dataset} "
+            f"({expected_labels} classes) was requested. Pass --variant/--dataset to match the checkpoint."
+        )
+    model = create_model(arch.name, dataset)
+    expected = model.state_dict()
+    renamed, unmapped = {}, []
+    for key, tensor in state_dict.items():
+        new_key = rename_original_key(key)
+        if new_key is None or new_key not in expected:
+            unmapped.append(key)
+        else:
+            renamed[new_key] = tensor
+    missing = sorted(set(expected) - set(renamed))
+    mis_shaped = [f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(expected[k].shape)}"
+                  for k, v in renamed.items() if v.shape != expected[k].shape]
+    problems = []
+    for title, items in (("unexpected keys", unmapped), ("missing keys", missing), ("mis-shaped tensors", mis_shaped)):
+        if items:
+            problems.append(f"{len(items)} {title}: {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}")
+    if problems:
+        raise CheckpointError(
+            f"Checkpoint does not fit {arch.name} for {dataset} (it looks like {_describe(found_variant, found_labels)}): "
+            + "; ".join(problems)
+        )
+    model.load_state_dict(renamed, strict=True)
+    return model.eval()
+
+
+def convert_checkpoint(
+    checkpoint_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    variant: str,
+    dataset: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Convert an original checkpoint file into ``output_dir`` (config.json + model.safetensors).
+
+    The folder loads offline with ``DabnetForSemanticSegmentation.from_pretrained(output_dir)``. It is built in
+    a temporary folder beside ``output_dir`` and moved into place only when complete, so a failed conversion
+    leaves nothing half-written; an existing non-empty ``output_dir`` is only replaced with ``overwrite=True``.
+    A ``conversion.json`` records where the weights came from.
+    """
+    checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
+        raise CheckpointError(f"{output_dir} already exists and is not empty; choose another folder or overwrite.")
+    state_dict, meta = load_original_checkpoint(checkpoint_path)
+    model = convert_state_dict(state_dict, variant, dataset)
+    arch, dataset = split_model_name(variant, dataset)
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        provenance = {
+            "source_file": checkpoint_path.name,
+            "source_sha256": _sha256(checkpoint_path),
+            "variant": arch.name,
+            "dataset": dataset,
+            "original_meta": {k: meta[k] for k in ("mmseg_version", "mmcv_version", "iter", "epoch") if k in meta},
+        }
+        (staging / "conversion.json").write_text(json.dumps(provenance, indent=2) + "\n")
+        _replace_dir(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    logger.info("Converted %s -> %s (%s.%s)", checkpoint_path, output_dir, arch.name, dataset)
+    return output_dir
+
+
+def _replace_dir(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target``; an existing ``target`` is removed only after the move succeeded."""
+    if not target.exists():
+        source.rename(target)
+        return
+    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
+    target.rename(backup)
+    try:
+        source.rename(target)
+    except BaseException:
+        backup.rename(target)
+        raise
+    shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+__all__ = [
+    "convert_checkpoint",
+    "convert_state_dict",
+    "identify_checkpoint",
+    "load_original_checkpoint",
+    "rename_original_key",
+]
