@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import original_state_dict
+from tests.conftest import original_state_dict
 from dabnet_zoo import CheckpointError, DabnetForSemanticSegmentation
 from dabnet_zoo.convert import (
     convert_checkpoint,

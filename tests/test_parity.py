@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from conftest import PARITY_DIR, PARITY_FIXTURES, parity_metadata
+from tests.conftest import PARITY_DIR, PARITY_FIXTURES, parity_metadata
 from dabnet_zoo import DabnetForSemanticSegmentation
 from dabnet_zoo.convert import convert_checkpoint
 
