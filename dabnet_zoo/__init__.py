@@ -1,9 +1,11 @@
 """dabnet-zoo: DABNet real-time semantic segmentation, faithful to the original and easy to use."""
 
-from transformers import AutoConfig, AutoModel, AutoModelForSemanticSegmentation
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForSemanticSegmentation
 
 from .configuration_dabnet import DabnetConfig
-from .errors import CheckpointError, DabnetZooError, InputError, UnknownModelError
+from .errors import CheckpointError, DabnetZooError, InputError, OutputExistsError, UnknownModelError
+from .image_processing_dabnet import DabnetImageProcessor
+from .metrics import ConfusionMatrixMeter, mean_iou
 from .modeling_dabnet import (
     DabnetForSemanticSegmentation,
     DabnetModel,
@@ -14,7 +16,7 @@ from .modeling_dabnet import (
 )
 from .presets import DATASETS, DatasetPreset, get_dataset_preset
 from .registry import VARIANTS, Variant, get_variant, list_models
-from .zoo import create_config, create_model, load_model
+from .zoo import create_config, create_model, create_processor, load_model
 
 __version__ = "0.1.0"
 
@@ -22,12 +24,15 @@ __version__ = "0.1.0"
 AutoConfig.register(DabnetConfig.model_type, DabnetConfig, exist_ok=True)
 AutoModel.register(DabnetConfig, DabnetModel, exist_ok=True)
 AutoModelForSemanticSegmentation.register(DabnetConfig, DabnetForSemanticSegmentation, exist_ok=True)
+AutoImageProcessor.register(DabnetConfig, image_processor_classes={"pil": DabnetImageProcessor}, exist_ok=True)
 
 __all__ = [
     "CheckpointError",
+    "ConfusionMatrixMeter",
     "DATASETS",
     "DabnetConfig",
     "DabnetForSemanticSegmentation",
+    "DabnetImageProcessor",
     "DabnetModel",
     "DabnetModelOutput",
     "DabnetPreTrainedModel",
@@ -35,6 +40,7 @@ __all__ = [
     "DabnetZooError",
     "DatasetPreset",
     "InputError",
+    "OutputExistsError",
     "UnknownModelError",
     "VARIANTS",
     "Variant",
@@ -45,5 +51,7 @@ __all__ = [
     "get_variant",
     "list_models",
     "load_model",
+    "mean_iou",
+    "create_processor",
     "valid_input_size",
 ]

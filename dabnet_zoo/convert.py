@@ -27,7 +27,7 @@ from .errors import CheckpointError
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import DATASETS
 from .registry import VARIANTS, split_model_name
-from .zoo import create_model
+from .zoo import create_model, create_processor
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def convert_checkpoint(
     dataset: str | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Convert an original checkpoint file into ``output_dir`` (config.json + model.safetensors).
+    """Convert an original checkpoint file into ``output_dir`` (config, weights and image processor).
 
     The folder loads offline with ``DabnetForSemanticSegmentation.from_pretrained(output_dir)``. It is built in
     a temporary folder beside ``output_dir`` and moved into place only when complete, so a failed conversion
@@ -191,6 +191,7 @@ def convert_checkpoint(
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
     try:
         model.save_pretrained(staging)
+        create_processor(dataset).save_pretrained(staging)  # the dataset's test protocol travels with the weights
         provenance = {
             "source_file": checkpoint_path.name,
             "source_sha256": _sha256(checkpoint_path),

@@ -30,6 +30,10 @@ class InputError(DabnetZooError, ValueError):
     """An image, tensor or label map that the model cannot take as it is."""
 
 
+class OutputExistsError(DabnetZooError, FileExistsError):
+    """An output file already exists and overwriting was not requested."""
+
+
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """Build the message for an unknown name: the name, the closest match and every valid choice."""
     known = sorted(known)
@@ -38,4 +42,11 @@ def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     return f"Unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}."
 
 
-__all__ = ["DabnetZooError", "UnknownModelError", "CheckpointError", "InputError", "unknown_name_message"]
+__all__ = [
+    "CheckpointError",
+    "DabnetZooError",
+    "InputError",
+    "OutputExistsError",
+    "UnknownModelError",
+    "unknown_name_message",
+]

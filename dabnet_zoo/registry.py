@@ -11,7 +11,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from .errors import UnknownModelError, unknown_name_message
+from .errors import InputError, UnknownModelError, unknown_name_message
 from .presets import DATASETS
 
 
@@ -124,7 +124,7 @@ def split_model_name(name: str, dataset: str | None = None) -> tuple[Variant, st
     """
     arch, _, tag = name.partition(".")
     if tag and dataset and tag != dataset:
-        raise ValueError(f"Model name {name!r} names dataset {tag!r} but dataset={dataset!r} was passed.")
+        raise InputError(f"Model name {name!r} names dataset {tag!r} but dataset={dataset!r} was passed; drop one.")
     dataset = tag or dataset or "cityscapes"
     if dataset not in DATASETS:
         raise UnknownModelError(unknown_name_message("dataset", dataset, DATASETS))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
 from .configuration_dabnet import DabnetConfig
+from .image_processing_dabnet import DabnetImageProcessor
 from .errors import DabnetZooError, UnknownModelError, unknown_name_message
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
 from .registry import VARIANTS, split_model_name
+
+logger = logging.getLogger(__name__)
 
 
 def create_config(name: str, dataset: str | None = None, **overrides: Any) -> DabnetConfig:
@@ -65,12 +69,40 @@ def create_model(
     return DabnetForSemanticSegmentation(create_config(variant.name, dataset, **overrides))
 
 
+def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
+    """The image processor that reproduces the original's test pipeline for a dataset preset.
+
+    Cityscapes: 1024x2048 keeping the ratio; CamVid: exactly 768x960; COCO-Stuff: exactly 640x640 (spec §9);
+    ImageNet mean/std on the 0-255 scale; COCO-Stuff-10k label maps with ``reduce_zero_label``.
+
+    Args:
+        dataset: ``cityscapes``, ``camvid``, ``coco_stuff10k`` or ``coco_stuff164k``; an unknown name raises
+            an error listing the known ones.
+        **overrides: any :class:`DabnetImageProcessor` argument, e.g. ``size={"height": 512, "width": 1024}``
+            for faster inference at a lower resolution.
+    """
+    preset = get_dataset_preset(dataset)
+    height, width = preset.test_size
+    kwargs: dict[str, Any] = {
+        "size": {"height": height, "width": width},
+        "keep_ratio": preset.test_keep_ratio,
+        "image_mean": IMAGENET_MEAN,
+        "image_std": IMAGENET_STD,
+        "do_reduce_labels": preset.reduce_zero_label,
+        "ignore_index": preset.ignore_index,
+    }
+    kwargs.update(overrides)
+    return DabnetImageProcessor(**kwargs)
+
+
 def load_model(name_or_path: str | os.PathLike, dataset: str | None = None) -> DabnetForSemanticSegmentation:
     """A model from a zoo name (random weights), a ``save_pretrained`` folder or a Hub repo id, in eval mode."""
     name = str(name_or_path)
     if os.path.isdir(name):
         return DabnetForSemanticSegmentation.from_pretrained(name).eval()
     if name.partition(".")[0] in VARIANTS:
+        logger.warning("%s is built with random weights (none are published); pass a converted folder for real "
+                       "predictions (see `dabnet-zoo convert`).", name)
         return create_model(name, dataset).eval()
     if "/" not in name:
         raise UnknownModelError(
@@ -79,4 +111,4 @@ def load_model(name_or_path: str | os.PathLike, dataset: str | None = None) -> D
     return DabnetForSemanticSegmentation.from_pretrained(name).eval()
 
 
-__all__ = ["create_config", "create_model", "load_model"]
+__all__ = ["create_config", "create_model", "create_processor", "load_model"]

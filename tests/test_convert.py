@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from tests.conftest import original_state_dict
-from dabnet_zoo import CheckpointError, DabnetForSemanticSegmentation
+from transformers import AutoImageProcessor
+
+from dabnet_zoo import CheckpointError, DabnetForSemanticSegmentation, DabnetImageProcessor
 from dabnet_zoo.convert import (
     convert_checkpoint,
     convert_state_dict,
@@ -36,8 +38,12 @@ def test_identify_checkpoint_reads_variant_and_class_count(variant):
 def test_convert_checkpoint_writes_a_loadable_folder(original_checkpoint, tmp_path):
     checkpoint = original_checkpoint("dabnet_effb1")
     out = convert_checkpoint(checkpoint, tmp_path / "out", "dabnet_effb1", "cityscapes")
-    assert {p.name for p in out.iterdir()} == {"config.json", "model.safetensors", "conversion.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "config.json", "model.safetensors", "preprocessor_config.json", "conversion.json",
+    }
     model = DabnetForSemanticSegmentation.from_pretrained(out)
+    processor = AutoImageProcessor.from_pretrained(out)
+    assert isinstance(processor, DabnetImageProcessor) and processor.input_size(1024, 2048) == (1024, 2048)
     assert model.config.id2label[0] == "road" and model.config.num_labels == 19
     reference = convert_state_dict(original_state_dict("dabnet_effb1"), "dabnet_effb1")
     for key, value in reference.state_dict().items():

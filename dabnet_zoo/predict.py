@@ -1,0 +1,432 @@
+"""Segment image files, folders and videos, writing label PNGs, colour maps and overlays.
+
+The library side of ``dabnet-zoo predict``: :func:`predict` does everything the command does, :func:`segment`
+is the in-memory core (images in, label maps out) for notebooks and services. Each image follows the
+original's test protocol through :class:`DabnetImageProcessor`; a file that cannot be read is logged, counted
+in the summary and skipped, so one bad file never costs the rest of a folder.
+
+Output layout under ``out_dir`` (``KEY`` is the input's path relative to the folder it was found in, without
+its extension; a video's frames are ``VIDEO/000000`` ...)::
+
+    labels/KEY.png    class indices (trainIds), uint8 'L'; Cityscapes labelIds as a 'P' PNG on request
+    color/KEY.png     the label map in the dataset's palette (ignored pixels black)
+    overlay/KEY.png   the colours blended over the image
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+from .cityscapes import label_id_palette, train_ids_to_label_ids
+from .errors import DabnetZooError, InputError
+from .image_processing_dabnet import DabnetImageProcessor, to_rgb_uint8
+from .modeling_dabnet import DabnetForSemanticSegmentation
+from .presets import DATASETS, get_dataset_preset
+from .registry import VARIANTS, split_model_name
+from .visualize import colorize, default_palette, overlay
+from .zoo import create_processor, load_model
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"})
+VIDEO_SUFFIXES = frozenset({".avi", ".m4v", ".mkv", ".mov", ".mp4", ".mpeg", ".mpg", ".webm"})
+_PYAV_HINT = "Reading videos needs PyAV: pip install av"
+
+
+@dataclass
+class PredictSummary:
+    """What :func:`predict` did.
+
+    Attributes:
+        out_dir: the output folder.
+        dataset: the dataset preset whose test protocol and palette were used (None: the model's classes
+            match no preset; images were not resized and a generated palette was used).
+        num_segmented: images and video frames segmented and written.
+        skipped: ``(source, reason)`` for every file or frame that could not be read.
+    """
+
+    out_dir: Path
+    dataset: str | None
+    num_segmented: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def num_skipped(self) -> int:
+        return len(self.skipped)
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    key: str
+    is_video: bool
+
+
+def predict(
+    model: str | os.PathLike | DabnetForSemanticSegmentation,
+    inputs: str | os.PathLike | Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike,
+    *,
+    dataset: str | None = None,
+    processor: DabnetImageProcessor | None = None,
+    batch_size: int = 4,
+    device: str | torch.device | None = None,
+    cityscapes_label_ids: bool = False,
+    save_color: bool = True,
+    save_overlay: bool = True,
+    alpha: float = 0.5,
+    progress: bool = True,
+) -> PredictSummary:
+    """Segment images, folders (recursively, in sorted order) and videos; write one set of PNGs per image.
+
+    Args:
+        model: a zoo name (``dabnet_r18_p8`` or ``dabnet_r18_p8.camvid``), a ``save_pretrained`` folder, a
+            Hub repo id, or a loaded model (which is moved to ``device`` and put in eval mode).
+        inputs: image files, folders and video files (videos need PyAV).
+        out_dir: where ``labels/``, ``color/`` and ``overlay/`` are written (created if needed).
+        dataset: the dataset preset whose test protocol and palette to use, overriding a saved processor.
+            Default: a zoo name's dataset; for a folder or repo id, the ``preprocessor_config.json`` saved
+            beside the weights for the protocol (else the preset's) and, for the palette, the preset whose
+            class names the model has (none matching: no resize and generated colours).
+        processor: an image processor to use instead of the one chosen above.
+        batch_size: images per forward pass. Only images of the same network-input size share a batch, so
+            batch padding never changes a prediction.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...; default CUDA when available.
+        cityscapes_label_ids: write the label PNGs in the official Cityscapes labelId encoding (an 8-bit
+            palette PNG, as the original's test-server export) instead of trainIds; Cityscapes models only.
+        save_color, save_overlay: whether to write the colour maps and the overlays.
+        alpha: opacity of the colours in the overlays.
+        progress: show a progress bar (tqdm, on stderr).
+
+    Returns:
+        A :class:`PredictSummary`; unreadable files (and videos while PyAV is missing) are listed in
+        ``skipped`` rather than raised.
+
+    Raises:
+        InputError: an input path that does not exist, no image found, a bad argument.
+    """
+    if batch_size < 1:
+        raise InputError(f"batch_size must be at least 1, got {batch_size}.")
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"alpha must lie in [0, 1], got {alpha}.")
+    out_dir = Path(out_dir)
+    sources = collect_inputs(inputs, exclude=out_dir)
+    torch_device = _resolve_device(device)
+    network = model if isinstance(model, torch.nn.Module) else load_model(model, dataset)
+    network = network.to(torch_device).eval()
+    if processor is None and dataset is not None:
+        processor = create_processor(dataset, **_mean_std(network))  # an explicit dataset wins
+    dataset = _resolve_dataset(model, network, dataset)
+    processor = processor or _resolve_processor(model, network, dataset)
+    num_labels = network.config.num_labels
+    palette = get_palette_for(dataset, num_labels)
+    if cityscapes_label_ids and dataset != "cityscapes":
+        raise InputError(
+            f"Cityscapes labelIds need a Cityscapes model, but this one is for {dataset or 'custom classes'}; "
+            "drop --cityscapes-label-ids."
+        )
+
+    summary = PredictSummary(out_dir=out_dir, dataset=dataset)
+    writer = _Writer(out_dir, palette, num_labels, cityscapes_label_ids, save_color, save_overlay, alpha)
+    # disable=None: tqdm draws only on a terminal, so logs and CI output stay clean.
+    with tqdm(total=_count_frames(sources), unit="img", disable=None if progress else True, desc="segmenting") as bar:
+
+        def skip(source: str, error: BaseException) -> None:
+            reason = f"{type(error).__name__}: {error}"
+            logger.warning("Skipping %s: %s", source, reason)
+            summary.skipped.append((source, reason))
+            bar.update(1)
+
+        frames = _iter_frames(sources, skip)
+        for batch in _batches_of_equal_size(frames, processor, batch_size):
+            label_maps = segment(network, processor, [image for _, image in batch])
+            for (key, image), label_map in zip(batch, label_maps):
+                writer.write(key, image, label_map)
+                summary.num_segmented += 1
+            bar.update(len(batch))
+    logger.info("Segmented %d image(s) into %s; skipped %d.", summary.num_segmented, out_dir, summary.num_skipped)
+    return summary
+
+
+@torch.inference_mode()
+def segment(
+    model: DabnetForSemanticSegmentation, processor: DabnetImageProcessor, images: Sequence[Any]
+) -> list[np.ndarray]:
+    """Label maps (int64 (height, width) arrays, at each image's own size) for a batch of images.
+
+    ``images`` are anything :class:`DabnetImageProcessor` accepts; they run as one batch on the model's
+    device and dtype (padded when their network-input sizes differ, which changes predictions near the
+    padded borders slightly; :func:`predict` batches only images of equal size).
+    """
+    parameter = next(model.parameters())
+    inputs = processor(list(images), return_tensors="pt")
+    pixel_values = inputs["pixel_values"].to(device=parameter.device, dtype=parameter.dtype)
+    logits = model(pixel_values=pixel_values).logits
+    label_maps = processor.post_process_semantic_segmentation(
+        logits, target_sizes=inputs["original_sizes"], reshaped_input_sizes=inputs["reshaped_input_sizes"]
+    )
+    return [label_map.cpu().numpy() for label_map in label_maps]
+
+
+def collect_inputs(
+    inputs: str | os.PathLike | Sequence[str | os.PathLike], exclude: str | os.PathLike | None = None
+) -> list[_Source]:
+    """Resolve input paths into the images and videos to segment, each with its output key.
+
+    Folders are walked recursively in sorted order and contribute the files with an image or video suffix
+    (anything else there is ignored; files under ``exclude``, the output folder, too). A file named
+    explicitly is always tried, whatever its suffix. Keys are unique: a clash gets ``-2``, ``-3`` ...
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    sources: list[_Source] = []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            files = sorted((p for p in path.rglob("*") if p.is_file()), key=lambda p: p.relative_to(path).as_posix())
+            for file in files:
+                suffix = file.suffix.lower()
+                if suffix not in IMAGE_SUFFIXES | VIDEO_SUFFIXES or _is_within(file, excluded):
+                    continue
+                key = file.relative_to(path).with_suffix("").as_posix()
+                sources.append(_Source(file, key, suffix in VIDEO_SUFFIXES))
+        elif path.is_file():
+            sources.append(_Source(path, path.stem, path.suffix.lower() in VIDEO_SUFFIXES))
+        else:
+            raise InputError(f"Input {str(path)!r} does not exist; pass image files, folders or video files.")
+    if not sources:
+        raise InputError(
+            f"No images or videos found in {', '.join(map(str, inputs))} "
+            f"(image suffixes: {', '.join(sorted(IMAGE_SUFFIXES))})."
+        )
+    return _with_unique_keys(sources)
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as (height, width, 3) uint8 RGB, turned upright by its EXIF orientation as OpenCV does."""
+    with Image.open(path) as image:
+        image.load()
+        return to_rgb_uint8(ImageOps.exif_transpose(image))
+
+
+def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """The frames of a video file as (height, width, 3) uint8 RGB arrays, decoded with PyAV."""
+    av = _import_av()
+    with av.open(str(path)) as container:
+        if not container.streams.video:
+            raise InputError(f"{path} has no video stream.")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for frame in container.decode(stream):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def get_palette_for(dataset: str | None, num_labels: int) -> np.ndarray:
+    """The dataset's official palette when it fits the model's class count, else a generated one."""
+    if dataset is not None:
+        palette = np.asarray(get_dataset_preset(dataset).palette, dtype=np.uint8)
+        if len(palette) == num_labels:
+            return palette
+        logger.warning("The model has %d classes, %s has %d; using generated colours.",
+                       num_labels, dataset, len(palette))
+    return default_palette(num_labels)
+
+
+class _Writer:
+    """Writes the PNGs of one image, each atomically (a temporary file renamed into place)."""
+
+    def __init__(self, out_dir: Path, palette: np.ndarray, num_labels: int, label_ids: bool, color: bool,
+                 blend: bool, alpha: float) -> None:
+        self.out_dir, self.palette, self.label_ids = out_dir, palette, label_ids
+        self.color, self.blend, self.alpha = color, blend, alpha
+        self.label_dtype = np.uint8 if num_labels <= 255 else np.uint16
+        self.label_id_palette = label_id_palette() if label_ids else None
+
+    def write(self, key: str, image: np.ndarray, label_map: np.ndarray) -> None:
+        if self.label_ids:
+            label_png = Image.fromarray(train_ids_to_label_ids(label_map))
+            label_png.putpalette(self.label_id_palette)  # 'L' -> 'P', the original's submission format
+        else:
+            label_png = Image.fromarray(label_map.astype(self.label_dtype))
+        _save_png(label_png, self.out_dir / "labels" / f"{key}.png")
+        if self.color:
+            _save_png(Image.fromarray(colorize(label_map, self.palette)), self.out_dir / "color" / f"{key}.png")
+        if self.blend:
+            blended = overlay(image, label_map, self.palette, alpha=self.alpha)
+            _save_png(Image.fromarray(blended), self.out_dir / "overlay" / f"{key}.png")
+
+
+def _save_png(image: Image.Image, path: Path) -> None:
+    """Write a PNG atomically: readers never see a half-written file, and a crash leaves none behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, "xb") as file:
+            image.save(file, format="PNG")
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def _iter_frames(
+    sources: list[_Source], skip: Callable[[str, BaseException], None]
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, RGB image) for every readable image and video frame; unreadable ones are passed to ``skip``."""
+    for source in sources:
+        if not source.is_video:
+            try:
+                image = read_image(source.path)
+            # Anything a broken file makes PIL raise (OSError, SyntaxError, DecompressionBombError, ...) is
+            # that file's problem, not the run's: record it and go on.
+            except Exception as error:  # noqa: BLE001
+                skip(str(source.path), error)
+                continue
+            yield source.key, image
+            continue
+        count = 0
+        try:
+            for frame in iter_video_frames(source.path):
+                yield f"{source.key}/{count:06d}", to_rgb_uint8(frame)
+                count += 1
+        # A damaged video (or no PyAV to read it) loses its remaining frames, not the run.
+        except Exception as error:  # noqa: BLE001
+            skip(f"{source.path} (after {count} frames)" if count else str(source.path), error)
+
+
+def _batches_of_equal_size(
+    frames: Iterable[tuple[str, np.ndarray]], processor: DabnetImageProcessor, batch_size: int
+) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """Consecutive frames grouped into batches whose images share one network-input size."""
+    batch: list[tuple[str, np.ndarray]] = []
+    batch_input_size = None
+    for key, image in frames:
+        input_size = processor.input_size(*image.shape[:2])
+        if batch and (input_size != batch_input_size or len(batch) == batch_size):
+            yield batch
+            batch = []
+        batch.append((key, image))
+        batch_input_size = input_size
+    if batch:
+        yield batch
+
+
+def _count_frames(sources: list[_Source]) -> int | None:
+    """Images plus video frames, for the progress bar; None when a video does not say how long it is."""
+    total = 0
+    for source in sources:
+        if not source.is_video:
+            total += 1
+            continue
+        try:
+            av = _import_av()
+            with av.open(str(source.path)) as container:
+                frames = container.streams.video[0].frames if container.streams.video else 0
+        except Exception:  # noqa: BLE001 - only a progress-bar estimate; reading reports the real problem
+            return None
+        if not frames:
+            return None
+        total += frames
+    return total
+
+
+def _with_unique_keys(sources: list[_Source]) -> list[_Source]:
+    seen: set[str] = set()
+    unique = []
+    for source in sources:
+        key, n = source.key, 1
+        while key in seen:
+            n += 1
+            key = f"{source.key}-{n}"
+        if key != source.key:
+            logger.warning("Two inputs would both be written as %r; %s is written as %r.", source.key, source.path, key)
+        seen.add(key)
+        unique.append(_Source(source.path, key, source.is_video))
+    return unique
+
+
+def _is_within(path: Path, folder: Path | None) -> bool:
+    return folder is not None and path.resolve().is_relative_to(folder)
+
+
+def _resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InputError(f"Unknown device {device!r}; use cpu, cuda or cuda:N.") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"Device {device!r} was requested but CUDA is not available to this torch; use --device cpu.")
+    return resolved
+
+
+def _resolve_dataset(model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None) -> str | None:
+    """The preset to follow: the one asked for, the zoo name's, or the one whose class names the model has."""
+    if dataset is not None:
+        return get_dataset_preset(dataset).name
+    if isinstance(model_arg, str) and not os.path.isdir(model_arg) and model_arg.partition(".")[0] in VARIANTS:
+        return split_model_name(model_arg)[1]
+    id2label = model.config.id2label
+    names = tuple(str(id2label[i]) for i in sorted(id2label))
+    for name, preset in DATASETS.items():
+        if preset.class_names == names:
+            return name
+    return None
+
+
+def _resolve_processor(
+    model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None
+) -> DabnetImageProcessor:
+    """A saved processor beside the weights, else the dataset's protocol, else no resize at all."""
+    if isinstance(model_arg, (str, os.PathLike)):
+        name = str(model_arg)
+        is_saved = os.path.isfile(os.path.join(name, "preprocessor_config.json"))
+        is_hub_id = not os.path.isdir(name) and "/" in name and name.partition(".")[0] not in VARIANTS
+        if is_saved or is_hub_id:
+            try:
+                return DabnetImageProcessor.from_pretrained(name)
+            except (OSError, ValueError) as error:
+                logger.info("No image processor saved with %s (%s); using the dataset's protocol.", name, error)
+    if dataset is not None:
+        return create_processor(dataset, **_mean_std(model))
+    logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")
+    return DabnetImageProcessor(do_resize=False, **_mean_std(model))
+
+
+def _mean_std(model: DabnetForSemanticSegmentation) -> dict[str, Any]:
+    """The normalisation the model was trained with, which its config records."""
+    return {"image_mean": model.config.image_mean, "image_std": model.config.image_std}
+
+
+def _import_av() -> Any:
+    try:
+        import av
+    except ImportError:
+        raise DabnetZooError(_PYAV_HINT) from None
+    return av
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "PredictSummary",
+    "VIDEO_SUFFIXES",
+    "collect_inputs",
+    "get_palette_for",
+    "iter_video_frames",
+    "predict",
+    "read_image",
+    "segment",
+]

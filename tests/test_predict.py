@@ -1,0 +1,247 @@
+"""predict(): folders of mixed images, bad files, batching, output files and formats, videos."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import dabnet_zoo.predict as predict_module
+from dabnet_zoo import create_model
+from dabnet_zoo.errors import InputError
+from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
+from dabnet_zoo.predict import collect_inputs, predict, read_image
+from dabnet_zoo import create_processor
+from dabnet_zoo.cityscapes import train_ids_to_label_ids
+from dabnet_zoo.visualize import colorize, get_palette
+
+CITYSCAPES_LABEL_IDS = {0, 7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return create_model("dabnet_effb1").eval()
+
+
+@pytest.fixture
+def small():
+    """Cityscapes' protocol (keep ratio) at a small size, so CPU tests stay fast."""
+    return create_processor("cityscapes", size={"height": 32, "width": 64})
+
+
+def rng_image(shape, dtype=np.uint8, high=256, seed=0):
+    return np.random.default_rng(seed).integers(0, high, shape).astype(dtype)
+
+
+def make_mixed_folder(root):
+    """Grayscale, RGBA, 16-bit and palette images, a corrupt one, a stray text file; returns valid sizes."""
+    (root / "sub").mkdir(parents=True)
+    Image.fromarray(rng_image((20, 30))).save(root / "gray.png")
+    Image.fromarray(rng_image((24, 40, 4), seed=1)).save(root / "rgba.png")
+    Image.fromarray(rng_image((18, 26), np.uint16, 65536, seed=2)).save(root / "sub" / "deep.png")
+    Image.fromarray(rng_image((16, 16, 3), seed=3)).quantize(colors=8).save(root / "palette.png")
+    (root / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    (root / "notes.txt").write_text("not an image, ignored")
+    return {"gray": (20, 30), "rgba": (24, 40), "sub/deep": (18, 26), "palette": (16, 16)}
+
+
+def test_mixed_folder_processes_valid_images_and_skips_the_corrupt_one(tmp_path, model, small):
+    sizes = make_mixed_folder(tmp_path / "in")
+    assert Image.open(tmp_path / "in" / "sub" / "deep.png").mode == "I;16"
+    assert Image.open(tmp_path / "in" / "palette.png").mode == "P"
+
+    summary = predict(model, [tmp_path / "in"], tmp_path / "out", processor=small, batch_size=3, device="cpu",
+                      progress=False)
+
+    assert summary.num_segmented == 4 and summary.dataset == "cityscapes"
+    assert [source for source, _ in summary.skipped] == [str(tmp_path / "in" / "corrupt.jpg")]
+    palette = get_palette("cityscapes")
+    for key, (height, width) in sizes.items():
+        labels = np.asarray(Image.open(tmp_path / "out" / "labels" / f"{key}.png"))
+        assert labels.shape == (height, width) and labels.dtype == np.uint8
+        assert labels.max() < 19
+        color = np.asarray(Image.open(tmp_path / "out" / "color" / f"{key}.png"))
+        np.testing.assert_array_equal(color, colorize(labels, palette))
+        blended = Image.open(tmp_path / "out" / "overlay" / f"{key}.png")
+        assert blended.mode == "RGB" and blended.size == (width, height)
+    assert not list((tmp_path / "out").rglob("corrupt*"))
+    assert not list((tmp_path / "out").rglob("*.tmp")), "temporary files left behind"
+
+
+def test_sixteen_bit_files_are_read_scaled(tmp_path):
+    values = rng_image((6, 7), np.uint16, 65536, seed=4)
+    Image.fromarray(values).save(tmp_path / "deep.png")
+    rgb = read_image(tmp_path / "deep.png")
+    np.testing.assert_array_equal(rgb[..., 1], np.round(values / 257).astype(np.uint8))
+
+
+def test_results_do_not_depend_on_the_batch(tmp_path, model, small):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, shape in enumerate([(20, 40, 3), (20, 40, 3), (30, 20, 3), (20, 40, 3), (11, 13, 3)]):
+        Image.fromarray(rng_image(shape, seed=10 + i)).save(folder / f"{i}.png")
+    predict(model, [folder], tmp_path / "one", processor=small, batch_size=1, device="cpu", progress=False,
+            save_color=False, save_overlay=False)
+    predict(model, [folder], tmp_path / "many", processor=small, batch_size=4, device="cpu", progress=False,
+            save_color=False, save_overlay=False)
+    for i in range(5):
+        one = np.asarray(Image.open(tmp_path / "one" / "labels" / f"{i}.png"))
+        many = np.asarray(Image.open(tmp_path / "many" / "labels" / f"{i}.png"))
+        np.testing.assert_array_equal(one, many)
+    assert not (tmp_path / "one" / "color").exists() and not (tmp_path / "one" / "overlay").exists()
+
+
+def test_segment_matches_the_processor_and_model_pipeline(model, small):
+    # same network-input size, so no batch padding (which would change border features)
+    images = [rng_image((20, 40, 3), seed=20), rng_image((10, 20, 3), seed=21)]
+    maps = predict_module.segment(model, small, images)
+    for image, label_map in zip(images, maps):
+        inputs = small(image, return_tensors="pt")
+        with torch.no_grad():
+            logits = model(**inputs).logits
+        expected = small.post_process_semantic_segmentation(logits, target_sizes=inputs["original_sizes"])[0]
+        np.testing.assert_array_equal(label_map, expected.numpy())
+
+
+def test_cityscapes_label_ids(tmp_path, model, small):
+    Image.fromarray(rng_image((20, 40, 3), seed=30)).save(tmp_path / "street.png")
+    predict(model, [tmp_path / "street.png"], tmp_path / "train", processor=small, device="cpu", progress=False)
+    predict(model, [tmp_path / "street.png"], tmp_path / "ids", processor=small, device="cpu", progress=False,
+            cityscapes_label_ids=True)
+    train_ids = np.asarray(Image.open(tmp_path / "train" / "labels" / "street.png"))
+    label_png = Image.open(tmp_path / "ids" / "labels" / "street.png")
+    assert label_png.mode == "P"  # the original's submission format: an 8-bit palette PNG of labelIds
+    label_ids = np.asarray(label_png)
+    assert set(np.unique(label_ids).tolist()) <= CITYSCAPES_LABEL_IDS
+    np.testing.assert_array_equal(label_ids, train_ids_to_label_ids(train_ids))
+
+
+def test_label_ids_need_a_cityscapes_model(tmp_path):
+    camvid = create_model("dabnet_effb1", dataset="camvid").eval()
+    Image.fromarray(rng_image((8, 8, 3))).save(tmp_path / "a.png")
+    with pytest.raises(InputError, match="Cityscapes"):
+        predict(camvid, [tmp_path / "a.png"], tmp_path / "out", cityscapes_label_ids=True, progress=False)
+
+
+def test_dataset_is_found_from_the_class_names(tmp_path):
+    camvid = create_model("dabnet_effb1", dataset="camvid").eval()
+    Image.fromarray(rng_image((10, 12, 3))).save(tmp_path / "a.png")
+    tiny = DabnetImageProcessor(size=(16, 16), keep_ratio=False)
+    summary = predict(camvid, [tmp_path / "a.png"], tmp_path / "out", processor=tiny, progress=False)
+    assert summary.dataset == "camvid"
+    color = np.asarray(Image.open(tmp_path / "out" / "color" / "a.png"))
+    camvid_colours = {tuple(c) for c in get_palette("camvid").tolist()}
+    assert {tuple(c) for c in color.reshape(-1, 3).tolist()} <= camvid_colours
+
+
+def test_custom_classes_get_generated_colours_and_no_resize(tmp_path, monkeypatch):
+    custom = create_model("dabnet_effb1", num_labels=5).eval()
+    Image.fromarray(rng_image((14, 18, 3))).save(tmp_path / "a.png")
+    used = {}
+    real_segment = predict_module.segment
+
+    def spy(model, processor, images):
+        used["processor"] = processor
+        return real_segment(model, processor, images)
+
+    monkeypatch.setattr(predict_module, "segment", spy)
+    summary = predict(custom, [tmp_path / "a.png"], tmp_path / "out", progress=False)
+    assert summary.dataset is None and used["processor"].do_resize is False
+    labels = np.asarray(Image.open(tmp_path / "out" / "labels" / "a.png"))
+    assert labels.shape == (14, 18) and labels.max() < 5
+
+
+def test_saved_processor_beside_the_weights_is_used(tmp_path, monkeypatch):
+    create_model("dabnet_effb1").save_pretrained(tmp_path / "model")
+    DabnetImageProcessor(size={"height": 24, "width": 48}).save_pretrained(tmp_path / "model")
+    Image.fromarray(rng_image((10, 20, 3))).save(tmp_path / "a.png")
+    used = {}
+    real_segment = predict_module.segment
+
+    def spy(model, processor, images):
+        used["size"] = processor.size
+        return real_segment(model, processor, images)
+
+    monkeypatch.setattr(predict_module, "segment", spy)
+    summary = predict(str(tmp_path / "model"), [tmp_path / "a.png"], tmp_path / "out", device="cpu", progress=False)
+    assert summary.num_segmented == 1 and summary.dataset == "cityscapes"
+    assert used["size"] == {"height": 24, "width": 48}
+
+
+def test_exif_orientation_is_applied(tmp_path, model, small):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 CW to display"
+    Image.fromarray(rng_image((20, 40, 3))).save(tmp_path / "phone.jpg", exif=exif)
+    predict(model, [tmp_path / "phone.jpg"], tmp_path / "out", processor=small, progress=False)
+    assert Image.open(tmp_path / "out" / "labels" / "phone.png").size == (20, 40)  # (width, height), upright
+
+
+def test_output_folder_inside_the_input_folder_is_not_read_back(tmp_path, model, small):
+    Image.fromarray(rng_image((8, 8, 3))).save(tmp_path / "a.png")
+    for _ in range(2):
+        summary = predict(model, [tmp_path], tmp_path / "out", processor=small, progress=False)
+        assert summary.num_segmented == 1
+
+
+def test_clashing_names_get_distinct_outputs(tmp_path):
+    Image.fromarray(rng_image((8, 8, 3))).save(tmp_path / "a.png")
+    Image.fromarray(rng_image((8, 8, 3), seed=1)).save(tmp_path / "a.jpg")
+    keys = [source.key for source in collect_inputs([tmp_path])]
+    assert sorted(keys) == ["a", "a-2"]
+
+
+def test_input_errors(tmp_path, model):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="does not exist"):
+        predict(model, [tmp_path / "missing.png"], tmp_path / "out", progress=False)
+    with pytest.raises(InputError, match="No images"):
+        predict(model, [tmp_path / "empty"], tmp_path / "out", progress=False)
+    Image.fromarray(rng_image((8, 8, 3))).save(tmp_path / "a.png")
+    with pytest.raises(InputError, match="batch_size"):
+        predict(model, [tmp_path / "a.png"], tmp_path / "out", batch_size=0, progress=False)
+    with pytest.raises(InputError, match="device"):
+        predict(model, [tmp_path / "a.png"], tmp_path / "out", device="gpu7", progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="CUDA is not available"):
+            predict(model, [tmp_path / "a.png"], tmp_path / "out", device="cuda", progress=False)
+
+
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+    def broken_save(self, fp, format=None, **params):
+        fp.write(b"\x89PNG partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Image.Image, "save", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        predict_module._save_png(Image.new("L", (2, 2)), tmp_path / "labels" / "a.png")
+    assert list((tmp_path / "labels").iterdir()) == []
+
+
+def test_video_without_pyav_is_reported_and_skipped(tmp_path, model, small, monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)  # makes `import av` fail
+    (tmp_path / "clip.mp4").write_bytes(b"\x00" * 64)
+    Image.fromarray(rng_image((8, 8, 3))).save(tmp_path / "a.png")
+    summary = predict(model, [tmp_path], tmp_path / "out", processor=small, progress=False)
+    assert summary.num_segmented == 1
+    assert len(summary.skipped) == 1 and "pip install av" in summary.skipped[0][1]
+
+
+def test_video_frames_are_segmented(tmp_path, model, small):
+    av = pytest.importorskip("av")
+    with av.open(str(tmp_path / "clip.mp4"), "w") as container:
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    summary = predict(model, [tmp_path / "clip.mp4"], tmp_path / "out", processor=small, progress=False)
+    assert summary.num_segmented == 3 and not summary.skipped
+    frames = sorted(p.name for p in (tmp_path / "out" / "labels" / "clip").iterdir())
+    assert frames == ["000000.png", "000001.png", "000002.png"]
+    assert Image.open(tmp_path / "out" / "labels" / "clip" / "000000.png").size == (64, 48)
