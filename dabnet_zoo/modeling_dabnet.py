@@ -365,7 +365,13 @@ def _check_pixel_values(pixel_values: torch.Tensor, num_channels: int) -> None:
 
 
 def _pad_to_valid_size(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
-    """Zero-pad bottom/right to :func:`valid_input_size` (0 is the mean colour after normalisation)."""
+    """Zero-pad bottom/right to :func:`valid_input_size` (0 is the mean colour after normalisation).
+
+    Under ``torch.export`` the input is taken as valid as it is: exported graphs declare their height and width
+    as multiples of 32·P, and a size-dependent pad would not survive symbolic shapes.
+    """
+    if torch.compiler.is_exporting():
+        return pixel_values
     height, width = pixel_values.shape[-2:]
     padded_height, padded_width = valid_input_size(height, width, patch_size)
     if (padded_height, padded_width) == (height, width):

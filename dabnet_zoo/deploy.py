@@ -1,0 +1,137 @@
+"""The fast inference path: batch norm folded into the convolutions, channels-last memory, optional compile.
+
+Every step keeps the outputs of the eager model (within float rounding, ~1e-6 relative): folding rewrites
+``BN(conv(x))`` as one convolution with scaled weights, which is exact arithmetic up to rounding; channels-last
+only changes the memory layout. ``torch.compile`` with inductor's freezing additionally pre-packs the weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+
+import torch
+from timm.layers import BatchNormAct2d, ConvNormAct
+from timm.models._efficientnet_blocks import DepthwiseSeparableConv, InvertedResidual
+from timm.models._features import FeatureListNet
+from timm.models.efficientnet import EfficientNetFeatures
+from timm.models.resnet import BasicBlock
+from torch import nn
+
+from .modeling_dabnet import DabnetForSemanticSegmentation, DabnetSemanticSegmenterOutput, DabnetSim
+
+logger = logging.getLogger(__name__)
+
+# For each block type: (convolutions whose outputs are summed, the batch norm applied to the sum), as the
+# block's forward computes them. Registration order is not forward order (e.g. the SIM registers h2l_0 before
+# h2h_0 and their BNs after both), so the pairs are spelled out rather than guessed.
+_BN_FOLDS: dict[type, tuple[tuple[tuple[str, ...], str], ...]] = {
+    ConvNormAct: ((("conv",), "bn"),),
+    DabnetSim: (
+        (("h2h_0",), "bnh_0"),
+        (("h2l_0",), "bnl_0"),
+        (("l2l_p1", "l2l_p2"), "l2l_bn"),
+        (("h2h_1", "l2h_1"), "bnh_1"),
+        (("l2l_1", "h2l_1"), "bnl_1"),
+        (("h2h_2", "l2h_2"), "bnh_2"),
+    ),
+    BasicBlock: ((("conv1",), "bn1"), (("conv2",), "bn2")),
+    DepthwiseSeparableConv: ((("conv_dw",), "bn1"), (("conv_pw",), "bn2")),
+    InvertedResidual: ((("conv_pw",), "bn1"), (("conv_dw",), "bn2"), (("conv_pwl",), "bn3")),
+    EfficientNetFeatures: ((("conv_stem",), "bn1"),),
+    FeatureListNet: ((("conv1.6",), "bn1"),),  # the ResNet deep stem's last conv feeds the trunk's bn1
+}
+
+
+@torch.no_grad()
+def _fold(parent: nn.Module, conv_names: tuple[str, ...], bn_name: str) -> None:
+    """Fold ``bn(sum(convs))`` into the convolutions and replace the BN by its activation (or nothing)."""
+    bn = parent.get_submodule(bn_name)
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shift = bn.bias - bn.running_mean * scale
+    for index, name in enumerate(conv_names):
+        conv = parent.get_submodule(name)
+        conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+        bias = conv.bias * scale if conv.bias is not None else torch.zeros_like(scale)
+        conv.bias = nn.Parameter(bias + shift if index == 0 else bias)  # the BN shift is added once to the sum
+    # timm's BatchNormAct2d applies its activation after the normalisation; keep it.
+    replacement = nn.Sequential(bn.drop, bn.act) if isinstance(bn, BatchNormAct2d) else nn.Identity()
+    owner_name, _, attribute = bn_name.rpartition(".")
+    setattr(parent.get_submodule(owner_name) if owner_name else parent, attribute, replacement)
+
+
+def fold_batch_norms(model: nn.Module) -> nn.Module:
+    """Fold every batch norm of a DABNet model in eval mode into the convolution before it (in place).
+
+    Covers DABNet's own blocks and the timm ResNet/EfficientNet blocks it uses; any ``nn.Sequential`` with a
+    conv directly followed by a BN (the ResNet stem, downsampling) is folded too. Returns the model.
+    """
+    if model.training:
+        raise ValueError("fold_batch_norms needs a model in eval mode: call model.eval() first.")
+    folded = 0
+    for module in list(model.modules()):
+        for conv_names, bn_name in _BN_FOLDS.get(type(module), ()):
+            _fold(module, conv_names, bn_name)
+            folded += 1
+        if isinstance(module, nn.Sequential):
+            children = list(module.named_children())
+            for (conv_name, conv), (bn_name, bn) in zip(children, children[1:]):
+                if isinstance(conv, nn.Conv2d) and type(bn) is nn.BatchNorm2d:
+                    _fold(module, (conv_name,), bn_name)
+                    folded += 1
+    remaining = [name for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if remaining:
+        raise RuntimeError(f"Batch norms left unfolded: {', '.join(remaining[:5])}")
+    logger.info("Folded %d batch norms", folded)
+    return model
+
+
+class DabnetInferenceModel(nn.Module):
+    """A deploy-ready DABNet: BN folded, channels-last, optionally compiled; eval only.
+
+    Calling it returns the same :class:`DabnetSemanticSegmenterOutput` (``logits`` only) as the eager model.
+    Build it with :func:`optimize_for_inference`.
+    """
+
+    def __init__(self, model: DabnetForSemanticSegmentation, channels_last: bool):
+        super().__init__()
+        self.model = model
+        self.config = model.config
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+
+    @torch.inference_mode()
+    def forward(self, pixel_values: torch.Tensor) -> DabnetSemanticSegmenterOutput:
+        pixel_values = pixel_values.contiguous(memory_format=self.memory_format)
+        return DabnetSemanticSegmenterOutput(logits=self.model(pixel_values, return_dict=False)[0])
+
+
+def optimize_for_inference(
+    model: DabnetForSemanticSegmentation,
+    fold_bn: bool = True,
+    channels_last: bool = True,
+    compile: bool = False,
+) -> DabnetInferenceModel:
+    """A faster copy of ``model`` for inference; the original model is left untouched.
+
+    Args:
+        model: any DABNet segmentation model.
+        fold_bn: fold batch norms into convolutions (:func:`fold_batch_norms`).
+        channels_last: keep weights and activations in NHWC, which oneDNN and cuDNN convolve faster.
+        compile: wrap the network in ``torch.compile`` with inductor's freezing (weights become constants and
+            are pre-packed). The first call compiles (a minute or more on CPU) and each new input shape
+            recompiles.
+    """
+    network = copy.deepcopy(model).eval()
+    if fold_bn:
+        fold_batch_norms(network)
+    if channels_last:
+        network = network.to(memory_format=torch.channels_last)
+    if compile:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.freezing = True
+        network = torch.compile(network)
+    return DabnetInferenceModel(network, channels_last)
+
+
+__all__ = ["DabnetInferenceModel", "fold_batch_norms", "optimize_for_inference"]

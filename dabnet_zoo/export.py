@@ -1,0 +1,192 @@
+"""ONNX export, ONNX Runtime sessions and TensorRT engines for DABNet.
+
+The ONNX graph has one input ``pixel_values`` (N, 3, H, W) with dynamic batch, height and width, where H and W
+must be multiples of 32·P (sizes the original accepts; the exported graph does not pad). Its output is either
+``logits`` (N, C, H/8, W/8), or with ``include_postprocess`` the whole-image prediction ``labels`` (N, H, W) as
+int32: logits resized bilinearly to the input size and arg-maxed inside the graph, as the original's test mode
+does. FP16 graphs keep float32 input and logits so callers need not change dtypes.
+
+TensorRT is optional and cannot be installed everywhere; it is imported only inside the TensorRT functions,
+which are written against the TensorRT 10/11 Python API (strongly typed networks: precision comes from the
+ONNX file, so an FP16 engine is built from an FP16 export).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import DabnetZooError
+from .modeling_dabnet import DabnetForSemanticSegmentation
+
+logger = logging.getLogger(__name__)
+
+_MAX_SIDE_MULTIPLE = 128  # dynamic height/width up to 128 x 32·P (4096 for P1)
+
+
+class _ExportWrapper(nn.Module):
+    """Logits, or resize + argmax, from normalised float32 images; computes in ``dtype``."""
+
+    def __init__(self, model: DabnetForSemanticSegmentation, include_postprocess: bool, dtype: torch.dtype):
+        super().__init__()
+        self.model = model.to(dtype).eval()
+        self.include_postprocess = include_postprocess
+        self.dtype = dtype
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        logits = self.model(pixel_values.to(self.dtype), return_dict=False)[0]
+        if not self.include_postprocess:
+            return logits.float()
+        scores = F.interpolate(logits, size=pixel_values.shape[-2:], mode="bilinear", align_corners=False)
+        return scores.argmax(dim=1).to(torch.int32)
+
+
+def export_onnx(
+    model: DabnetForSemanticSegmentation,
+    output_path: str | os.PathLike,
+    height: int = 1024,
+    width: int = 2048,
+    include_postprocess: bool = False,
+    fp16: bool = False,
+    dynamic: bool = True,
+) -> Path:
+    """Export ``model`` to an ONNX file (written atomically) and check it with ``onnx.checker``.
+
+    Args:
+        model: a DABNet segmentation model (its weights are copied, the model itself is not changed).
+        output_path: the ``.onnx`` file to write.
+        height, width: the example input size; must be multiples of 32·P.
+        include_postprocess: end the graph with bilinear resize to the input size and argmax (int32 labels).
+        fp16: compute in float16 (input and logits stay float32).
+        dynamic: dynamic batch, height and width (multiples of 32·P); otherwise the example shape is fixed.
+    """
+    try:
+        import onnx
+    except ImportError:
+        raise DabnetZooError('ONNX export needs onnx and onnxscript: pip install "dabnet-zoo[export]"') from None
+    import copy
+
+    multiple = 32 * model.config.patch_size
+    if height % multiple or width % multiple:
+        raise DabnetZooError(
+            f"Export size {height}x{width} is not a multiple of {multiple} (32·P for P={model.config.patch_size}); "
+            f"use e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}."
+        )
+    wrapper = _ExportWrapper(copy.deepcopy(model), include_postprocess, torch.float16 if fp16 else torch.float32).eval()
+    example = torch.randn(1, 3, height, width)
+    dynamic_shapes = None
+    if dynamic:
+        batch = torch.export.Dim("batch", min=1, max=64)
+        rows = torch.export.Dim("rows", min=1, max=_MAX_SIDE_MULTIPLE)
+        cols = torch.export.Dim("cols", min=1, max=_MAX_SIDE_MULTIPLE)
+        dynamic_shapes = {"pixel_values": {0: batch, 2: multiple * rows, 3: multiple * cols}}
+
+    output_path = Path(output_path)
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=f".{output_path.name}.") as staging:
+        staged = Path(staging) / output_path.name
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            input_names=["pixel_values"],
+            output_names=["labels" if include_postprocess else "logits"],
+            dynamic_shapes=dynamic_shapes,
+            dynamo=True,
+            external_data=False,
+        )
+        program.save(str(staged))
+        onnx.checker.check_model(str(staged))
+        os.replace(staged, output_path)
+    logger.info("Exported %s (%s, %s)", output_path, "fp16" if fp16 else "fp32",
+                "labels" if include_postprocess else "logits")
+    return output_path
+
+
+def onnxruntime_session(onnx_path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
+    """An ONNX Runtime session on the CPU (or CUDA when ``onnxruntime-gpu`` is installed), full graph optimisation."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise DabnetZooError('ONNX Runtime is not installed: pip install "dabnet-zoo[export]"') from None
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
+    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        raise DabnetZooError("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu.")
+    return ort.InferenceSession(str(onnx_path), options, providers=providers)
+
+
+def _import_tensorrt():
+    try:
+        import tensorrt
+    except ImportError:
+        raise DabnetZooError(
+            "TensorRT is not installed (it needs an NVIDIA GPU and NVIDIA's wheels: pip install tensorrt). "
+            "Use the onnxruntime or compile backends instead."
+        ) from None
+    return tensorrt
+
+
+def build_tensorrt_engine(
+    onnx_path: str | os.PathLike,
+    engine_path: str | os.PathLike,
+    input_shape: tuple[int, int, int, int],
+    workspace_gib: float = 4.0,
+) -> Path:
+    """Build and serialise a TensorRT engine for one input shape from an ONNX file (precision from the file)."""
+    trt = _import_tensorrt()
+    trt_logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(trt_logger)
+    network = builder.create_network(0)
+    parser = trt.OnnxParser(network, trt_logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise DabnetZooError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
+    profile = builder.create_optimization_profile()
+    profile.set_shape("pixel_values", input_shape, input_shape, input_shape)
+    config.add_optimization_profile(profile)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise DabnetZooError(f"TensorRT failed to build an engine from {onnx_path} (see its log above).")
+    engine_path = Path(engine_path)
+    engine_path.write_bytes(bytes(plan))
+    return engine_path
+
+
+class TensorRTRunner:
+    """Runs a serialised TensorRT engine on CUDA tensors: ``runner(pixel_values) -> output tensor``."""
+
+    def __init__(self, engine_path: str | os.PathLike):
+        trt = _import_tensorrt()
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self._torch_dtype = {trt.float32: torch.float32, trt.float16: torch.float16, trt.int32: torch.int32,
+                             trt.int64: torch.int64}[self.engine.get_tensor_dtype(self.output_name)]
+
+    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        pixel_values = pixel_values.contiguous()
+        self.context.set_input_shape(self.input_name, tuple(pixel_values.shape))
+        output = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self._torch_dtype,
+                             device=pixel_values.device)
+        self.context.set_tensor_address(self.input_name, pixel_values.data_ptr())
+        self.context.set_tensor_address(self.output_name, output.data_ptr())
+        if not self.context.execute_async_v3(torch.cuda.current_stream().cuda_stream):
+            raise DabnetZooError("TensorRT execution failed.")
+        return output
+
+
+__all__ = ["TensorRTRunner", "build_tensorrt_engine", "export_onnx", "onnxruntime_session"]

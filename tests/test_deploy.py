@@ -1,0 +1,44 @@
+"""The fast inference path gives the eager model's outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from dabnet_zoo.convert import convert_state_dict
+from dabnet_zoo.deploy import fold_batch_norms, optimize_for_inference
+from tests.conftest import original_state_dict
+
+
+@pytest.fixture(scope="module", params=["dabnet_r18_p2", "dabnet_effb1"])
+def trained_like(request):
+    """A model with non-trivial BN statistics (the parity weights), so folding is really exercised."""
+    return convert_state_dict(original_state_dict(request.param), request.param)
+
+
+def test_folding_removes_every_batch_norm_and_keeps_outputs(trained_like):
+    pixel_values = torch.randn(1, 3, 128, 256)
+    with torch.no_grad():
+        reference = trained_like(pixel_values).logits
+    fast = optimize_for_inference(trained_like)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fast.modules())
+    logits = fast(pixel_values).logits
+    assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()
+    assert trained_like.training is False and any(  # the original model is left untouched
+        isinstance(m, nn.BatchNorm2d) for m in trained_like.modules()
+    )
+
+
+def test_odd_sizes_still_work_on_the_fast_path(trained_like):
+    pixel_values = torch.randn(2, 3, 90, 170)
+    with torch.no_grad():
+        reference = trained_like(pixel_values).logits
+    logits = optimize_for_inference(trained_like, channels_last=False)(pixel_values).logits
+    torch.testing.assert_close(logits, reference, rtol=1e-4, atol=1e-4 * float(reference.abs().max()))
+
+
+def test_folding_needs_eval_mode():
+    model = convert_state_dict(original_state_dict("dabnet_effb1"), "dabnet_effb1").train()
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(model)
