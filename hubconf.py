@@ -1,11 +1,15 @@
 """torch.hub entrypoints, one per registered variant: ``torch.hub.load(repo, "dabnet_r18_p8", source="local")``.
 
-The entrypoints are generated from the registry so they cannot drift from it.
+The entrypoints are generated from the registry so they cannot drift from it. ``pretrained=True`` goes through
+``dabnet_zoo.create_model``, which downloads the weights at the revision pinned in the registry and checks their
+sha256 (``dabnet_zoo.weights``), or raises an error naming the Hub repo and how to convert the original checkpoint.
 """
 
 dependencies = ["torch", "timm", "transformers", "safetensors", "huggingface_hub"]
 
+from dabnet_zoo.registry import HUB_ORGANIZATION as _HUB_ORGANIZATION  # noqa: E402
 from dabnet_zoo.registry import VARIANTS as _VARIANTS  # noqa: E402
+from dabnet_zoo.registry import WEIGHTS as _WEIGHTS  # noqa: E402
 from dabnet_zoo.zoo import create_model as _create_model  # noqa: E402
 
 
@@ -15,14 +19,17 @@ def _entrypoint(name: str):
     def entrypoint(pretrained: bool = False, dataset: str = "cityscapes", **kwargs):
         return _create_model(name, dataset=dataset, pretrained=pretrained, **kwargs).eval()
 
+    published = [entry.dataset for entry in _WEIGHTS.values() if entry.variant == name and entry.published]
     entrypoint.__name__ = name
     entrypoint.__doc__ = (
         f"{variant.description}.\n\n"
         f"{variant.num_params / 1e6:.2f} M parameters, {variant.gmacs:.1f} GMACs at 2048x1024; inputs of any size "
         f"(multiples of {variant.input_multiple} run unpadded).\n\n"
         "Args:\n"
-        "    pretrained: load trained weights (none are published yet: the error says how to convert the\n"
-        "        original checkpoint).\n"
+        f"    pretrained: load the trained weights from the Hugging Face Hub ({_HUB_ORGANIZATION}/{name}.<dataset>,\n"
+        "        pinned revision, sha256-checked). Published for: "
+        f"{', '.join(published) if published else 'none yet'}; otherwise an error says how\n"
+        "        to convert the original checkpoint (never random weights).\n"
         "    dataset: cityscapes, camvid, coco_stuff10k or coco_stuff164k (sets the classes).\n"
         "    **kwargs: DabnetConfig overrides, e.g. num_labels.\n\n"
         "Returns a DabnetForSemanticSegmentation in eval mode."

@@ -16,6 +16,8 @@ from .modeling_dabnet import (
 )
 from .presets import DATASETS, DatasetPreset, get_dataset_preset
 from .registry import VARIANTS, Variant, get_variant, list_models
+from .registry import WEIGHTS, WeightsEntry, get_weights, list_weights
+from .weights import WeightsDownloadError, WeightsIntegrityError, WeightsNotPublishedError
 from .zoo import create_config, create_model, create_processor, load_model
 
 __version__ = "0.1.0"
@@ -44,12 +46,19 @@ __all__ = [
     "UnknownModelError",
     "VARIANTS",
     "Variant",
+    "WEIGHTS",
+    "WeightsDownloadError",
+    "WeightsEntry",
+    "WeightsIntegrityError",
+    "WeightsNotPublishedError",
     "__version__",
     "create_config",
     "create_model",
     "get_dataset_preset",
     "get_variant",
+    "get_weights",
     "list_models",
+    "list_weights",
     "load_model",
     "mean_iou",
     "create_processor",

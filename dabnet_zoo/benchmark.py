@@ -27,8 +27,8 @@ from tqdm.auto import tqdm
 
 from .errors import DabnetZooError
 from .modeling_dabnet import DabnetForSemanticSegmentation
+from .results import BACKENDS, BENCHMARK_SCHEMA
 
-BACKENDS = ("eager", "optimized", "compile", "onnxruntime", "tensorrt")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -167,7 +167,7 @@ def run_benchmark(
     # "inclusive" is numpy's default linear interpolation; the 9th of 10 cut points is the 90th percentile.
     p90 = statistics.quantiles(latencies, n=10, method="inclusive")[8] if len(latencies) > 1 else latencies[0]
     return {
-        "schema": "dabnet-zoo/benchmark/v1",
+        "schema": BENCHMARK_SCHEMA,
         "model": model_name or f"{model.config.context_path}_p{model.config.patch_size}",
         "dataset": dataset,
         "backend": backend,

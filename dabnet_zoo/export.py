@@ -79,7 +79,7 @@ def export_onnx(
             f"use e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}."
         )
     wrapper = _ExportWrapper(copy.deepcopy(model), include_postprocess, torch.float16 if fp16 else torch.float32).eval()
-    example = torch.randn(1, 3, height, width)
+    example = torch.randn(2 if dynamic else 1, 3, height, width)  # batch 2: size-1 dims get specialised
     dynamic_shapes = None
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=64)

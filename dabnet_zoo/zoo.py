@@ -8,10 +8,10 @@ from typing import Any
 
 from .configuration_dabnet import DabnetConfig
 from .image_processing_dabnet import DabnetImageProcessor
-from .errors import DabnetZooError, UnknownModelError, unknown_name_message
+from .errors import CheckpointError, UnknownModelError, unknown_name_message
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
-from .registry import VARIANTS, split_model_name
+from .registry import VARIANTS, get_weights, split_model_name
 
 logger = logging.getLogger(__name__)
 
@@ -52,21 +52,47 @@ def create_model(
         name: one of :func:`dabnet_zoo.list_models` (optionally with ``.dataset``); an unknown name raises
             :class:`UnknownModelError` listing the known ones.
         dataset: dataset preset (class count and names); defaults to Cityscapes.
-        pretrained: load trained weights. No trained DABNet weights are published on the Hub yet, so this
-            raises an error that says how to convert the original project's checkpoint instead.
+        pretrained: load the trained weights published on the Hub for this variant x dataset, at the revision
+            and sha256 pinned in the registry (:mod:`dabnet_zoo.weights`). Where none are published (today:
+            every model) or they cannot be fetched (offline, no network), this raises an error naming the Hub
+            repo id and how to convert the original project's checkpoint instead; it never falls back to
+            random weights. With ``num_labels`` overridden, every weight but the classifiers is loaded.
         **overrides: :class:`DabnetConfig` fields, e.g. ``num_labels=5`` for a new dataset.
 
     Returns:
-        The model in training mode with randomly initialised weights (call ``.eval()`` for inference).
+        The model in training mode (call ``.eval()`` for inference), randomly initialised unless ``pretrained``.
     """
     variant, dataset = split_model_name(name, dataset)
-    if pretrained:
-        raise DabnetZooError(
-            f"No trained weights are published for {variant.name}.{dataset}. Download the original project's "
-            f"checkpoint and convert it: dabnet-zoo convert ORIGINAL.pth OUT_DIR --variant {variant.name} "
-            f"--dataset {dataset}; then load OUT_DIR with DabnetForSemanticSegmentation.from_pretrained(OUT_DIR)."
+    state_dict = None
+    if pretrained:  # fetch (or fail) before building anything
+        from .weights import load_state_dict
+
+        state_dict = load_state_dict(variant.name, dataset)
+    model = DabnetForSemanticSegmentation(create_config(variant.name, dataset, **overrides))
+    if state_dict is not None:
+        _load_pretrained(model, state_dict, f"{variant.name}.{dataset}")
+    return model
+
+
+def _load_pretrained(model: DabnetForSemanticSegmentation, state_dict: dict, name: str) -> None:
+    """Load published weights strictly; only the classifiers may be left out, when ``num_labels`` was changed."""
+    own = model.state_dict()
+    skipped = [key for key in state_dict if ".classifier." in key and key in own
+               and own[key].shape != state_dict[key].shape]
+    try:
+        result = model.load_state_dict({k: v for k, v in state_dict.items() if k not in skipped}, strict=False)
+    except RuntimeError as error:  # shapes that do not fit, e.g. a patch_size override
+        raise CheckpointError(
+            f"The published weights of {name} do not fit the model as configured: {error}"
+        ) from None
+    missing = [key for key in result.missing_keys if key not in skipped]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(
+            f"The published weights of {name} do not fit the model: missing {missing[:5]}, unexpected "
+            f"{result.unexpected_keys[:5]}. Report this: the registry points at incompatible weights."
         )
-    return DabnetForSemanticSegmentation(create_config(variant.name, dataset, **overrides))
+    if skipped:
+        logger.info("%s: classifiers re-initialised for %d classes (%s)", name, model.config.num_labels, skipped)
 
 
 def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
@@ -96,11 +122,17 @@ def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
 
 
 def load_model(name_or_path: str | os.PathLike, dataset: str | None = None) -> DabnetForSemanticSegmentation:
-    """A model from a zoo name (random weights), a ``save_pretrained`` folder or a Hub repo id, in eval mode."""
+    """A model from a ``save_pretrained`` folder, a Hub repo id or a zoo name, in eval mode.
+
+    A zoo name loads its published weights (see ``create_model(pretrained=True)``); where none are published,
+    it builds the architecture with random weights and logs a warning saying so.
+    """
     name = str(name_or_path)
     if os.path.isdir(name):
         return DabnetForSemanticSegmentation.from_pretrained(name).eval()
     if name.partition(".")[0] in VARIANTS:
+        if get_weights(name, dataset).published:
+            return create_model(name, dataset, pretrained=True).eval()
         logger.warning("%s is built with random weights (none are published); pass a converted folder for real "
                        "predictions (see `dabnet-zoo convert`).", name)
         return create_model(name, dataset).eval()

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import sys
 from pathlib import Path
 
 from .export import parse_size
 
 EXAMPLES = """examples:
   dabnet-zoo benchmark dabnet_r18_p2 --backend eager --size 1024x2048 --threads 2
-  dabnet-zoo benchmark all --backend onnxruntime --json benchmarks/results/
+  dabnet-zoo benchmark all --backend onnxruntime --save        # -> benchmarks/results/<model>/...json
   dabnet-zoo benchmark dabnet_r18_p2 --backend tensorrt --device cuda --precision fp16 --include-postprocess
 """
 
@@ -35,19 +33,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed runs (default 3 CPU / 50 GPU)")
     parser.add_argument("--iterations", type=int, default=None, help="timed runs (default 10 CPU / 500 GPU)")
     parser.add_argument("--include-postprocess", action="store_true", help="time resize to input size + argmax too")
-    parser.add_argument("--json", type=Path, default=None,
-                        help="write results: a .json file (one model) or a folder (one file per model)")
+    parser.add_argument("--json", type=Path, default=None, help="write the result of one model to this file")
+    parser.add_argument("--save", action="store_true",
+                        help="write each result to benchmarks/results/<model>.<dataset>/ (read by the model cards)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..benchmark import run_benchmark
+    from ..errors import DabnetZooError
     from ..registry import list_models
+    from ..results import benchmark_file_name, benchmark_results_dir, write_benchmark_result
     from ..zoo import load_model
 
     names = list_models() if args.models == ["all"] else args.models
-    command = "dabnet-zoo " + shlex.join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("dabnet-zoo") else ""
+    if args.json is not None and len(names) > 1:
+        raise DabnetZooError("--json takes the result of one model; use --save for several.")
     rows = []
     for name in names:
         model = load_model(name, args.dataset)
@@ -57,20 +59,15 @@ def run(args: argparse.Namespace) -> int:
             include_postprocess=args.include_postprocess, progress=not args.no_progress,
             model_name=name.partition(".")[0], dataset=args.dataset or "cityscapes",
         )
-        result["command"] = command
+        result["command"] = "dabnet-zoo " + shlex.join(args.argv)
         rows.append(result)
         if args.json is not None:
-            target = args.json if args.json.suffix == ".json" and len(names) == 1 else args.json / _file_name(result)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(json.dumps(result, indent=2) + "\n")
+            write_benchmark_result(args.json, result, overwrite=True)
+        if args.save:
+            folder = benchmark_results_dir(f"{result['model']}.{result['dataset']}")
+            write_benchmark_result(folder / benchmark_file_name(result), result, overwrite=True)
     _print_table(rows)
     return 0
-
-
-def _file_name(result: dict) -> str:
-    post = "-postprocess" if result["includes_resize_argmax"] else ""
-    return (f"{result['model']}.{result['dataset']}-{result['backend']}-{result['precision']}-{result['device']}-"
-            f"{result['height']}x{result['width']}-b{result['batch_size']}{post}.json")
 
 
 def _print_table(rows: list[dict]) -> None:

@@ -16,7 +16,7 @@ import sys
 from ..errors import DabnetZooError
 
 # Subcommand modules, in the order `dabnet-zoo --help` lists them.
-COMMANDS = ("models", "convert", "predict", "export", "benchmark", "prepare", "synthetic")
+COMMANDS = ("models", "convert", "predict", "evaluate", "export", "benchmark", "prepare", "synthetic", "cards", "push")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand; a known error prints one line (the traceback with DABNET_ZOO_DEBUG=1) and exits 2."""
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    args.argv = argv  # lets a command record how it was run (results files)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)

@@ -1,4 +1,4 @@
-"""``dabnet-zoo models``: the registry as a table."""
+"""``dabnet-zoo models``: the registry as a table, one row per variant x dataset."""
 
 from __future__ import annotations
 
@@ -7,28 +7,29 @@ import argparse
 EXAMPLES = """examples:
   dabnet-zoo models
   dabnet-zoo models 'dabnet_r18_*'
+  dabnet-zoo models --dataset camvid
+  dabnet-zoo models --pretrained        # only models with published weights
+
+params and GMACs are counted from dabnet-zoo's models at each dataset's test size; the paper columns are
+reported by the original paper (not measured here), with their hardware in the footnotes.
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "models", help="list the DABNet variants", epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        "models",
+        help="list the DABNet variants x datasets with their numbers and weights",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter on the name (default: all)")
+    parser.add_argument("--dataset", help="only this dataset: cityscapes, camvid, coco_stuff10k or coco_stuff164k")
+    parser.add_argument("--pretrained", action="store_true", help="only models whose weights are published")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..registry import VARIANTS, list_models
+    from ..registry import format_models_table
 
-    header = ("model", "context path", "P", "params (M)", "GMACs@1024x2048", "paper Cityscapes val mIoU")
-    rows = []
-    for name in list_models(args.pattern):
-        v = VARIANTS[name]
-        paper = v.paper.get("cityscapes")
-        rows.append((name, v.context_path, str(v.patch_size), f"{v.num_params / 1e6:.2f}", f"{v.gmacs:.1f}",
-                     f"{paper.miou_val:.1f}" if paper and paper.miou_val else "-"))
-    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    print(format_models_table(args.pattern, args.dataset, pretrained=args.pretrained))
     return 0

@@ -1,0 +1,448 @@
+"""The results files that the recipes and the benchmark write and the model cards read: schemas, folders, I/O.
+
+Two JSON schemas, each named by its ``schema`` key, both written only through this module (validated first,
+then written atomically) and read back only through it (unknown schemas or keys are rejected with the file name):
+
+``dabnet-zoo/eval/v1``: one evaluation of one model on one split (``recipes/evaluate.py``)::
+
+    {"schema": "dabnet-zoo/eval/v1", "model": str, "dataset": str, "split": str,
+     "mode": "whole" | "slide" | "ms+flip", "num_images": int,
+     "metrics": {"mean_iou": float, "mean_accuracy": float, "overall_accuracy": float},
+     "per_category_iou": {class_name: float | null}, "weights": str, "command": str, "date": str}
+
+``dabnet-zoo/benchmark/v1``: one latency measurement of one model in one setting (``dabnet-zoo benchmark``)::
+
+    {"schema": "dabnet-zoo/benchmark/v1", "model": str, "dataset": str,
+     "backend": "eager" | "optimized" | "compile" | "onnxruntime" | "tensorrt",
+     "precision": "fp32" | "fp16" | "bf16",
+     "device": "cpu" | "cuda", "hardware": str, "batch_size": int, "height": int, "width": int,
+     "includes_resize_argmax": bool, "warmup": int, "iterations": int,
+     "latency_ms": {"median": float, "p90": float, "mean": float}, "fps": float,
+     "environment": {str: str}, "command": str, "date": str}
+
+Metrics are fractions in 0..1 (a class absent from both prediction and ground truth has IoU null); ``model`` is
+a zoo name (``dabnet_r18_p8`` or ``dabnet_r18_p8.cityscapes``), ``date`` an ISO-8601 date or timestamp,
+``weights`` says which weights were evaluated (a folder, a Hub id@revision or a sha256), ``command`` the exact
+command that produced the file.
+
+Folders, relative to the repository root (one folder per ``variant.dataset``, any file names)::
+
+    results/<variant>.<dataset>/*.json             evaluation results
+    benchmarks/results/<variant>.<dataset>/*.json  benchmark results
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Union
+
+from .errors import DabnetZooError, OutputExistsError
+from .registry import split_model_name
+
+logger = logging.getLogger(__name__)
+
+EVAL_SCHEMA = "dabnet-zoo/eval/v1"
+BENCHMARK_SCHEMA = "dabnet-zoo/benchmark/v1"
+EVAL_RESULTS_DIR = "results"
+BENCHMARK_RESULTS_DIR = "benchmarks/results"
+
+EVAL_MODES = ("whole", "slide", "ms+flip")
+EVAL_METRICS = ("mean_iou", "mean_accuracy", "overall_accuracy")
+# "optimized" is dabnet_zoo.benchmark's BN-folded, channels-last eager path.
+BACKENDS = ("eager", "optimized", "compile", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16")
+DEVICES = ("cpu", "cuda")
+LATENCY_STATS = ("median", "p90", "mean")
+
+PathLike = Union[str, os.PathLike]
+
+
+class ResultsError(DabnetZooError, ValueError):
+    """A results file (or dict) that does not follow its schema, or sits in the wrong model's folder."""
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    """One ``dabnet-zoo/eval/v1`` record (see the module docstring); build it with :func:`validate_evaluation`."""
+
+    model: str
+    dataset: str
+    split: str
+    mode: str
+    num_images: int
+    metrics: dict[str, float]
+    per_category_iou: dict[str, float | None]
+    weights: str
+    command: str
+    date: str
+    schema: str = EVAL_SCHEMA
+    source: Path | None = field(default=None, compare=False)
+
+    @property
+    def mean_iou(self) -> float:
+        return self.metrics["mean_iou"]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, keys in schema order."""
+        return {key: getattr(self, key) for key in _EVAL_KEYS}
+
+
+@dataclass(frozen=True)
+class BenchmarkResult:
+    """One ``dabnet-zoo/benchmark/v1`` record (see the module docstring); build it with :func:`validate_benchmark`."""
+
+    model: str
+    dataset: str
+    backend: str
+    precision: str
+    device: str
+    hardware: str
+    batch_size: int
+    height: int
+    width: int
+    includes_resize_argmax: bool
+    warmup: int
+    iterations: int
+    latency_ms: dict[str, float]
+    fps: float
+    environment: dict[str, str]
+    command: str
+    date: str
+    schema: str = BENCHMARK_SCHEMA
+    source: Path | None = field(default=None, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object, keys in schema order."""
+        return {key: getattr(self, key) for key in _BENCHMARK_KEYS}
+
+
+_EVAL_KEYS = ("schema", "model", "dataset", "split", "mode", "num_images", "metrics", "per_category_iou",
+              "weights", "command", "date")
+_BENCHMARK_KEYS = ("schema", "model", "dataset", "backend", "precision", "device", "hardware", "batch_size",
+                   "height", "width", "includes_resize_argmax", "warmup", "iterations", "latency_ms", "fps",
+                   "environment", "command", "date")
+Result = Union[EvaluationResult, BenchmarkResult]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Validation
+
+
+class _Checker:
+    """Collects every problem of one record so the error lists them all at once."""
+
+    def __init__(self, data: Any, schema: str, keys: tuple[str, ...], source: str):
+        self.data, self.source, self.problems = data, source, []
+        if not isinstance(data, dict):
+            raise ResultsError(f"{source}: expected a JSON object for {schema}, got {type(data).__name__}.")
+        if data.get("schema") != schema:
+            raise ResultsError(
+                f"{source}: unknown schema {data.get('schema')!r}; expected {schema!r}. Write results with "
+                "dabnet_zoo.results (write_evaluation_result / write_benchmark_result)."
+            )
+        missing = [key for key in keys if key not in data]
+        unknown = sorted(set(data) - set(keys))
+        if missing:
+            self.problems.append(f"missing keys {missing}")
+        if unknown:
+            self.problems.append(f"unknown keys {unknown} (the schema {schema} has exactly {list(keys)})")
+
+    def value(self, key: str, check, what: str):
+        if key not in self.data:
+            return None
+        value = self.data[key]
+        if not check(value):
+            self.problems.append(f"{key}={value!r} is not {what}")
+        return value
+
+    def mapping(self, key: str, keys: tuple[str, ...] | None, check, what: str) -> None:
+        value = self.data.get(key)
+        if key not in self.data:
+            return
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            self.problems.append(f"{key} is not an object with string keys")
+            return
+        if keys is not None and set(value) != set(keys):
+            self.problems.append(f"{key} must have exactly the keys {list(keys)}, has {sorted(value)}")
+        for name, item in value.items():
+            if not check(item):
+                self.problems.append(f"{key}[{name!r}]={item!r} is not {what}")
+
+    def done(self) -> None:
+        if self.problems:
+            raise ResultsError(f"{self.source}: " + "; ".join(self.problems) + ".")
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_fraction(value: Any) -> bool:
+    return _is_number(value) and 0.0 <= value <= 1.0
+
+
+def _is_positive(value: Any) -> bool:
+    return _is_number(value) and value > 0
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _is_date(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+def _one_of(choices: tuple[str, ...]):
+    return lambda value: value in choices
+
+
+def validate_evaluation(data: Any, source: PathLike | None = None) -> EvaluationResult:
+    """Check a ``dabnet-zoo/eval/v1`` dict and return it as an :class:`EvaluationResult`.
+
+    Raises:
+        ResultsError: listing every problem (unknown schema, missing or unknown keys, wrong types, metrics
+            outside 0..1, an unknown mode ...), prefixed with ``source``.
+    """
+    where = str(source) if source is not None else "evaluation result"
+    check = _Checker(data, EVAL_SCHEMA, _EVAL_KEYS, where)
+    for key in ("model", "dataset", "split", "weights", "command"):
+        check.value(key, _is_text, "a non-empty string")
+    check.value("mode", _one_of(EVAL_MODES), f"one of {EVAL_MODES}")
+    check.value("num_images", lambda v: _is_int(v, 1), "a positive integer")
+    check.value("date", _is_date, "an ISO-8601 date")
+    check.mapping("metrics", EVAL_METRICS, _is_fraction, "a fraction in 0..1")
+    check.mapping("per_category_iou", None, lambda v: v is None or _is_fraction(v), "a fraction in 0..1 or null")
+    check.done()
+    values = {key: data[key] for key in _EVAL_KEYS}
+    values["metrics"] = {key: float(data["metrics"][key]) for key in EVAL_METRICS}
+    values["per_category_iou"] = {k: None if v is None else float(v) for k, v in data["per_category_iou"].items()}
+    return EvaluationResult(**values, source=Path(source) if source is not None else None)
+
+
+def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkResult:
+    """Check a ``dabnet-zoo/benchmark/v1`` dict and return it as a :class:`BenchmarkResult`.
+
+    Raises:
+        ResultsError: listing every problem (unknown schema, missing or unknown keys, wrong types, an unknown
+            backend, precision or device, latencies that are not positive, p90 below the median ...).
+    """
+    where = str(source) if source is not None else "benchmark result"
+    check = _Checker(data, BENCHMARK_SCHEMA, _BENCHMARK_KEYS, where)
+    for key in ("model", "dataset", "hardware", "command"):
+        check.value(key, _is_text, "a non-empty string")
+    check.value("backend", _one_of(BACKENDS), f"one of {BACKENDS}")
+    check.value("precision", _one_of(PRECISIONS), f"one of {PRECISIONS}")
+    check.value("device", _one_of(DEVICES), f"one of {DEVICES}")
+    for key in ("batch_size", "height", "width", "iterations"):
+        check.value(key, lambda v: _is_int(v, 1), "a positive integer")
+    check.value("warmup", lambda v: _is_int(v, 0), "a non-negative integer")
+    check.value("includes_resize_argmax", lambda v: isinstance(v, bool), "true or false")
+    check.value("fps", _is_positive, "a positive number")
+    check.value("date", _is_date, "an ISO-8601 date")
+    check.mapping("latency_ms", LATENCY_STATS, _is_positive, "a positive number of milliseconds")
+    check.mapping("environment", None, lambda v: isinstance(v, str), "a string")
+    latency = data.get("latency_ms")
+    if isinstance(latency, dict) and all(_is_positive(latency.get(k)) for k in ("median", "p90")):
+        if latency["p90"] < latency["median"]:
+            check.problems.append(f"latency_ms p90 ({latency['p90']}) is below the median ({latency['median']})")
+    check.done()
+    values = {key: data[key] for key in _BENCHMARK_KEYS}
+    values["latency_ms"] = {key: float(data["latency_ms"][key]) for key in LATENCY_STATS}
+    values["fps"] = float(data["fps"])
+    values["environment"] = dict(data["environment"])
+    return BenchmarkResult(**values, source=Path(source) if source is not None else None)
+
+
+def validate_result(data: Any, source: PathLike | None = None) -> Result:
+    """Validate a dict of either schema, chosen by its ``schema`` key."""
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if schema == BENCHMARK_SCHEMA:
+        return validate_benchmark(data, source)
+    if schema == EVAL_SCHEMA:
+        return validate_evaluation(data, source)
+    raise ResultsError(
+        f"{source if source is not None else 'result'}: unknown schema {schema!r}; expected {EVAL_SCHEMA!r} or "
+        f"{BENCHMARK_SCHEMA!r}."
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files and folders
+
+
+def evaluation_results_dir(model: str, root: PathLike = ".") -> Path:
+    """``<root>/results/<variant>.<dataset>``; ``model`` is ``variant.dataset`` or a variant (Cityscapes)."""
+    return Path(root) / EVAL_RESULTS_DIR / _folder_name(model)
+
+
+def benchmark_results_dir(model: str, root: PathLike = ".") -> Path:
+    """``<root>/benchmarks/results/<variant>.<dataset>``."""
+    return Path(root) / BENCHMARK_RESULTS_DIR / _folder_name(model)
+
+
+def benchmark_file_name(result: BenchmarkResult | dict) -> str:
+    """A file name that keeps different settings apart: backend, precision, device, batch, size, resize+argmax,
+    hardware."""
+    data = result.to_dict() if isinstance(result, BenchmarkResult) else result
+    hardware = re.sub(r"[^a-z0-9]+", "-", str(data["hardware"]).lower()).strip("-") or "unknown"
+    post = "_resize-argmax" if data["includes_resize_argmax"] else ""
+    return (f"{data['backend']}_{data['precision']}_{data['device']}_b{data['batch_size']}_"
+            f"{data['height']}x{data['width']}{post}_{hardware}.json")
+
+
+def evaluation_file_name(result: EvaluationResult | dict) -> str:
+    """``<split>_<mode>.json`` (``ms+flip`` becomes ``ms-flip``)."""
+    data = result.to_dict() if isinstance(result, EvaluationResult) else result
+    return f"{data['split']}_{str(data['mode']).replace('+', '-')}.json"
+
+
+def write_evaluation_result(path: PathLike, data: dict | EvaluationResult, overwrite: bool = False) -> Path:
+    """Validate an evaluation result and write it as JSON atomically (temporary file, then rename).
+
+    Raises:
+        ResultsError: the data does not follow ``dabnet-zoo/eval/v1`` (nothing is written).
+        OutputExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    record = data if isinstance(data, EvaluationResult) else validate_evaluation(data)
+    return _write_json(Path(path), record.to_dict(), overwrite)
+
+
+def write_benchmark_result(path: PathLike, data: dict | BenchmarkResult, overwrite: bool = False) -> Path:
+    """Validate a benchmark result and write it as JSON atomically (temporary file, then rename).
+
+    Raises:
+        ResultsError: the data does not follow ``dabnet-zoo/benchmark/v1`` (nothing is written).
+        OutputExistsError: ``path`` exists and ``overwrite`` is false.
+    """
+    record = data if isinstance(data, BenchmarkResult) else validate_benchmark(data)
+    return _write_json(Path(path), record.to_dict(), overwrite)
+
+
+def read_result(path: PathLike) -> Result:
+    """Read and validate one results file of either schema."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ResultsError(f"{path}: not a readable JSON file ({error}).") from None
+    return validate_result(data, path)
+
+
+def load_evaluation_results(model: str, root: PathLike = ".") -> list[EvaluationResult]:
+    """Every evaluation result of ``model`` under ``<root>/results/<variant>.<dataset>/``, sorted by file name.
+
+    A missing folder gives an empty list. A file of another schema, a broken one, or one whose model/dataset
+    is not the folder's raises :class:`ResultsError` naming the file.
+    """
+    return _load_folder(evaluation_results_dir(model, root), model, EvaluationResult)
+
+
+def load_benchmark_results(model: str, root: PathLike = ".") -> list[BenchmarkResult]:
+    """Every benchmark result of ``model`` under ``<root>/benchmarks/results/<variant>.<dataset>/``."""
+    return _load_folder(benchmark_results_dir(model, root), model, BenchmarkResult)
+
+
+def load_results(model: str, root: PathLike = ".") -> tuple[list[EvaluationResult], list[BenchmarkResult]]:
+    """Both kinds of results of ``model``: (evaluations, benchmarks)."""
+    return load_evaluation_results(model, root), load_benchmark_results(model, root)
+
+
+def _folder_name(model: str) -> str:
+    variant, dataset = split_model_name(model)
+    return f"{variant.name}.{dataset}"
+
+
+def _load_folder(folder: Path, model: str, kind: type) -> list:
+    if not folder.is_dir():
+        return []
+    expected = split_model_name(model)
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        record = read_result(path)
+        if not isinstance(record, kind):
+            raise ResultsError(f"{path}: a {record.schema} file in a folder for {kind.__name__} files; move it.")
+        try:
+            found = split_model_name(record.model, record.dataset)
+        except DabnetZooError as error:
+            raise ResultsError(f"{path}: model {record.model!r} / dataset {record.dataset!r}: {error}") from None
+        if found != expected:
+            raise ResultsError(
+                f"{path}: the file is about {found[0].name}.{found[1]} but sits in the folder of "
+                f"{expected[0].name}.{expected[1]}; move it."
+            )
+        records.append(record)
+    return records
+
+
+def _write_json(path: Path, data: dict, overwrite: bool) -> Path:
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path} already exists; choose another name or pass overwrite=True.")
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    logger.info("Wrote %s", path)
+    return path
+
+
+def write_text_atomic(path: PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would make shared results unreadable to others
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = [
+    "BACKENDS",
+    "BENCHMARK_RESULTS_DIR",
+    "BENCHMARK_SCHEMA",
+    "BenchmarkResult",
+    "DEVICES",
+    "EVAL_METRICS",
+    "EVAL_MODES",
+    "EVAL_RESULTS_DIR",
+    "EVAL_SCHEMA",
+    "EvaluationResult",
+    "LATENCY_STATS",
+    "PRECISIONS",
+    "ResultsError",
+    "benchmark_file_name",
+    "benchmark_results_dir",
+    "evaluation_file_name",
+    "evaluation_results_dir",
+    "load_benchmark_results",
+    "load_evaluation_results",
+    "load_results",
+    "read_result",
+    "validate_benchmark",
+    "validate_evaluation",
+    "validate_result",
+    "write_benchmark_result",
+    "write_evaluation_result",
+    "write_text_atomic",
+]

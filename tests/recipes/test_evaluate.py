@@ -1,0 +1,90 @@
+"""End-to-end runs of ``recipes/evaluate.py`` in a subprocess, on a tiny synthetic Cityscapes tree with a saved
+model folder: the printed table, the results JSON, and the ``--format-only`` test-server zip."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dabnet_zoo import create_model, get_dataset_preset
+from dabnet_zoo.data import make_synthetic_cityscapes
+from dabnet_zoo.results import read_result
+
+SCRIPT = Path(__file__).resolve().parents[2] / "recipes" / "evaluate.py"
+NUM_VAL = 3
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A synthetic Cityscapes root (val split), a test-image tree without labels, and a saved model folder."""
+    folder = tmp_path_factory.mktemp("recipe")
+    data = make_synthetic_cityscapes(folder / "data", num_train=0, num_val=NUM_VAL, size=(64, 128))
+    images = sorted((data / "leftImg8bit" / "val").glob("*/*_leftImg8bit.png"))
+    for i, image in enumerate(images):
+        target = folder / "test" / "leftImg8bit" / "test" / "berlin" / f"berlin_{i:06d}_000019_leftImg8bit.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(image, target)
+    create_model("dabnet_r18_p1").save_pretrained(folder / "model")
+    return folder
+
+
+def run_recipe(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    result = subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    return result
+
+
+def test_evaluate_prints_the_table_and_writes_the_results_json(setup, tmp_path):
+    results_dir = tmp_path / "results"
+    result = run_recipe(str(setup / "model"), "--dataset", "cityscapes", "--data-root", str(setup / "data"),
+                        "--split", "val", "--test-size", "32", "64", "--results-dir", str(results_dir),
+                        "--num-workers", "0", "--cpu", cwd=tmp_path)
+
+    path = results_dir / "dabnet_r18_p1.cityscapes" / "val_whole.json"
+    record = read_result(path)  # validates the dabnet-zoo/eval/v1 schema
+    assert (record.model, record.dataset, record.split, record.mode) == ("dabnet_r18_p1", "cityscapes", "val",
+                                                                         "whole")
+    assert record.num_images == NUM_VAL
+    weights = hashlib.sha256((setup / "model" / "model.safetensors").read_bytes()).hexdigest()
+    assert record.weights == f"sha256:{weights}"
+    assert "recipes/evaluate.py" in record.command and "--test-size 32 64" in record.command
+    classes = get_dataset_preset("cityscapes").class_names
+    assert list(record.per_category_iou) == list(classes)
+
+    # The printed table shows the numbers the file holds.
+    rows = {cells[0].strip(): cells[1].strip() for cells in (line.split("|") for line in result.stdout.splitlines())
+            if len(cells) == 3}
+    for name, iou in record.per_category_iou.items():
+        assert rows[name] == ("nan" if iou is None else f"{100 * iou:.2f}")
+    assert f"mIoU {100 * record.mean_iou:.2f}" in result.stdout
+
+
+def test_format_only_writes_a_zip_that_matches_the_test_images(setup, tmp_path):
+    out = tmp_path / "submission"
+    run_recipe(str(setup / "model"), "--dataset", "cityscapes", "--data-root", str(setup / "test"), "--format-only",
+               "--out", str(out), "--test-size", "32", "64", "--num-workers", "0", "--cpu", cwd=tmp_path)
+
+    from cityscapesscripts.helpers.labels import labels
+
+    evaluated_ids = {label.id for label in labels if 0 <= label.trainId < 19}
+    images = sorted((setup / "test" / "leftImg8bit" / "test").glob("*/*_leftImg8bit.png"))
+    with zipfile.ZipFile(tmp_path / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"{image.stem}.png" for image in images)
+        for image in images:
+            with archive.open(f"{image.stem}.png") as stream:
+                png = Image.open(stream)
+                png.load()
+            assert png.mode == "P"
+            assert png.size == Image.open(image).size
+            assert set(np.unique(np.asarray(png)).tolist()) <= evaluated_ids
