@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .deploy import fold_batch_norms
 from .errors import DabnetZooError
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
@@ -58,6 +59,8 @@ def export_onnx(
 ) -> Path:
     """Export ``model`` to an ONNX file (written atomically) and check it with ``onnx.checker``.
 
+    Batch norms are folded into the convolutions first (:func:`dabnet_zoo.deploy.fold_batch_norms`).
+
     Args:
         model: a DABNet segmentation model (its weights are copied, the model itself is not changed).
         output_path: the ``.onnx`` file to write.
@@ -78,7 +81,9 @@ def export_onnx(
             f"Export size {height}x{width} is not a multiple of {multiple} (32·P for P={model.config.patch_size}); "
             f"use e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}."
         )
-    wrapper = _ExportWrapper(copy.deepcopy(model), include_postprocess, torch.float16 if fp16 else torch.float32).eval()
+    # Folded batch norms: runtimes fuse conv + BN themselves, but not the SIM's BN after a sum of two convs.
+    network = fold_batch_norms(copy.deepcopy(model).eval())
+    wrapper = _ExportWrapper(network, include_postprocess, torch.float16 if fp16 else torch.float32).eval()
     example = torch.randn(2 if dynamic else 1, 3, height, width)  # batch 2: size-1 dims get specialised
     dynamic_shapes = None
     if dynamic:
