@@ -40,7 +40,8 @@ DATA = {
 ORIGINAL_CONFIGS = {
     ("dabnet_r18_p2", "cityscapes"): "configs/dabnet/dabnet_r18-d32_in1k-pre_4x8_1024x1024_80k_cityscapes.py",
     ("dabnet_effb1", "cityscapes"): "configs/dabnet/dabnet_eb_in1k-pre_4x8_1024x1024_80k_cityscapes.py",
-    ("dabnet_r18_p2", "coco_stuff10k"): "configs/dabnet/dabnet_r18-d32_in1k-pre_lr5e-3_4x4_512x512_80k_coco-stuff10k.py",
+    ("dabnet_r18_p2", "coco_stuff10k"):
+        "configs/dabnet/dabnet_r18-d32_in1k-pre_lr5e-3_4x4_512x512_80k_coco-stuff10k.py",
     ("dabnet_effb1", "coco_stuff10k"): "configs/dabnet/dabnet_eb_in1k-pre_4x8_80k_coco10k.py",
     ("dabnet_r18_p2", "coco_stuff164k"):
         "configs/dabnet/dabnet_r18-d32_in1k-pre_lr5e-3_4x4_512x512_160k_coco-stuff164k.py",

@@ -1,0 +1,184 @@
+"""recipes/train.py end to end on tiny synthetic Cityscapes-layout data: one process, two real processes
+(torchrun, gloo on the CPU), gradient accumulation, and stop + resume against an uninterrupted run.
+
+In-process runs call ``main(argv)`` of the script (one interpreter start for all of them); the two-process run is
+the one subprocess. Losses and weights are compared with tight tolerances, not bitwise: on the CPU, oneDNN's
+convolutions give results that differ in the last bits depending on what ran before in the process.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dabnet_zoo import DabnetForSemanticSegmentation, DabnetImageProcessor
+from dabnet_zoo.data import make_synthetic_cityscapes
+from dabnet_zoo.training import TRAINING_KEYS, RecipeError, dump_recipe, load_recipe, recipe_from_dict
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN_SCRIPT = REPO / "recipes" / "train.py"
+COMMON_FLAGS = ["--cpu", "--log-every", "1", "--no-progress"]
+
+
+def tiny_recipe(path: Path, **changes) -> Path:
+    data = {
+        "description": "tiny test recipe",
+        "model": "dabnet_r18_p1",
+        "dataset": "cityscapes",
+        "init": None,
+        "data": {"scale": [64, 128], "crop_size": [32, 64], "eval_size": [64, 128], "num_workers": 0},
+        "batch": {"global_batch_size": 4, "per_device_batch_size": 4},
+        "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 5e-4},
+        "schedule": {"max_iters": 4, "warmup_iters": 2},
+        "eval_every": 2,
+        "checkpoint_every": 2,
+    }
+    data.update(changes)
+    path.write_text(dump_recipe(recipe_from_dict(data)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return make_synthetic_cityscapes(tmp_path_factory.mktemp("synthetic"), num_train=16, num_val=4, size=(64, 128),
+                                     seed=0, polygons=False)
+
+
+@pytest.fixture(scope="module")
+def train_main():
+    # oneDNN convolutions differ in the last bits with what ran before in the process; without them the CPU
+    # runs are reproducible, so resume and process-count comparisons can be tight.
+    mkldnn = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    spec = importlib.util.spec_from_file_location("recipes_train", TRAIN_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def run(argv: list[str]) -> int:
+        from accelerate.state import AcceleratorState, GradientState
+
+        try:
+            return module.main(argv)
+        finally:  # accelerate keeps process-wide singletons; each run starts afresh
+            AcceleratorState._reset_state(reset_partial_state=True)
+            GradientState._reset_state()
+
+    yield run
+    torch.backends.mkldnn.enabled = mkldnn
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    lines = (run_dir / "logs" / "train_log.jsonl").read_text().splitlines()
+    return {record["iteration"]: record["loss"] for record in map(json.loads, lines)}
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "final" / "model.safetensors")
+
+
+def assert_weights_close(a: dict, b: dict, atol: float = 1e-5) -> None:
+    assert a.keys() == b.keys()
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    assert worst <= atol, worst
+
+
+def test_two_processes_match_one_process_when_batch_norm_is_frozen(tmp_path, data_root, train_main):
+    # Dropout off and frozen BN statistics: a step then depends only on the global batch, not on its split.
+    recipe = tiny_recipe(tmp_path / "frozen.yaml", freeze_bn=True, model_overrides={"classifier_dropout_prob": 0.0},
+                         schedule={"max_iters": 3, "warmup_iters": 1}, eval_every=0, checkpoint_every=0)
+    common = ["--config", str(recipe), "--data-root", str(data_root), *COMMON_FLAGS, "--report-to", "none"]
+    two = tmp_path / "two_processes"
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(TRAIN_SCRIPT),
+         *common, "--output-dir", str(two), "--per-device-batch-size", "2"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    one, accumulated = tmp_path / "one_process", tmp_path / "accumulated"
+    assert train_main([*common, "--output-dir", str(one)]) == 0
+    assert train_main([*common, "--output-dir", str(accumulated), "--per-device-batch-size", "2"]) == 0
+
+    # Two ranks really ran, each in its own process.
+    ranks = [json.loads((two / "logs" / f"rank_{r}.json").read_text()) for r in (0, 1)]
+    assert [r["rank"] for r in ranks] == [0, 1] and {r["world_size"] for r in ranks} == {2}
+    assert len({r["pid"] for r in ranks} | {os.getpid()}) == 3
+    assert "2 process(es)" in completed.stderr
+    # Each rank got distinct samples, and together the samples of the one-process batch, step by step.
+    single = json.loads((one / "logs" / "rank_0.json").read_text())["first_micro_batches"]
+    assert len(single) == 3 and len(ranks[0]["first_micro_batches"]) == 3
+    for step, batch in enumerate(single):
+        first, second = ranks[0]["first_micro_batches"][step], ranks[1]["first_micro_batches"][step]
+        assert len(first) == len(second) == 2 and not set(first) & set(second)
+        assert set(first) | set(second) == set(batch)
+
+    results = {name: json.loads((run / "training.json").read_text()) for name, run in
+               (("two", two), ("one", one), ("accumulated", accumulated))}
+    assert results["two"]["batch"] == {"per_device": 2, "num_processes": 2, "accumulation": 1, "global": 4}
+    assert results["one"]["batch"] == {"per_device": 4, "num_processes": 1, "accumulation": 1, "global": 4}
+    assert results["accumulated"]["batch"] == {"per_device": 2, "num_processes": 1, "accumulation": 2, "global": 4}
+    assert results["two"]["final_eval"]["num_images"] == 4  # distributed evaluation counts each image once
+
+    reference = losses(one)
+    assert sorted(reference) == [1, 2, 3] and len(set(reference.values())) == 3
+    for run in (two, accumulated):
+        curve = losses(run)
+        assert curve.keys() == reference.keys()
+        assert [curve[i] for i in curve] == pytest.approx([reference[i] for i in reference], rel=1e-5)
+        assert_weights_close(weights(run), weights(one))
+
+
+def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_main):
+    recipe = tiny_recipe(tmp_path / "recipe.yaml")  # BN statistics train, dropout on: RNG state matters
+    common = ["--config", str(recipe), "--data-root", str(data_root), *COMMON_FLAGS]
+
+    straight = tmp_path / "straight"
+    assert train_main([*common, "--output-dir", str(straight), "--keep-checkpoints", "1"]) == 0
+    assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["checkpoint_4"]
+
+    resumed = tmp_path / "resumed"
+    assert train_main([*common, "--output-dir", str(resumed), "--stop-after", "3"]) == 0
+    checkpoints = resumed / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint_2", "checkpoint_3"]
+    assert not (resumed / "final").exists() and not (resumed / "training.json").exists()
+    # What a kill during a save leaves behind must not be mistaken for a checkpoint.
+    (checkpoints / ".tmp-checkpoint_4").mkdir()
+    (checkpoints / ".tmp-checkpoint_4" / "model.safetensors").write_bytes(b"half written")
+    (checkpoints / "checkpoint_9").mkdir()  # no resume.json: incomplete
+    with (resumed / "logs" / "train_log.jsonl").open("a") as log:  # a crashed run logged past its checkpoint
+        log.write(json.dumps({"iteration": 4, "epoch": 0, "loss": 99.0, "lr": 0.0}) + "\n")
+    with pytest.raises(RecipeError, match="--resume"):  # never silently restarts over an existing run
+        train_main([*common, "--output-dir", str(resumed)])
+    with pytest.raises(RecipeError, match="different recipe.*schedule.max_iters"):
+        train_main([*common, "--output-dir", str(resumed), "--resume", "--max-iters", "8"])
+    assert train_main([*common, "--output-dir", str(resumed), "--resume"]) == 0
+
+    assert losses(resumed).keys() == losses(straight).keys() == {1, 2, 3, 4}
+    assert len((resumed / "logs" / "train_log.jsonl").read_text().splitlines()) == 4  # iteration 4 logged once
+    assert list(losses(resumed).values()) == pytest.approx(list(losses(straight).values()), rel=1e-5)
+    assert_weights_close(weights(resumed), weights(straight))
+
+    result = json.loads((resumed / "training.json").read_text())
+    assert tuple(result) == TRAINING_KEYS
+    assert result["iterations"] == result["max_iters"] == 4
+    assert result["resumed_from"] == [str(checkpoints / "checkpoint_3")]
+    assert [e["iteration"] for e in result["evaluations"]] == [2, 4]
+    straight_result = json.loads((straight / "training.json").read_text())
+    assert result["final_eval"]["mean_iou"] == pytest.approx(straight_result["final_eval"]["mean_iou"], abs=1e-3)
+    assert result["final_eval"]["num_images"] == 4 and result["final_eval"]["eval_size"] == [64, 128]
+
+    # What the run leaves: the resolved recipe, a loadable model + processor, TensorBoard events.
+    assert load_recipe(resumed / "config.yaml") == load_recipe(recipe)
+    model = DabnetForSemanticSegmentation.from_pretrained(resumed / "final")
+    assert model.config.num_labels == 19 and model.config.classifier_dropout_prob == 0.1
+    processor = DabnetImageProcessor.from_pretrained(resumed / "final")
+    assert (processor.size["height"], processor.size["width"]) == (64, 128)
+    assert list((straight / "logs").rglob("events.out.tfevents.*"))
