@@ -57,8 +57,10 @@ def _onnx_runner(model, workdir: Path, size, precision, include_postprocess, dev
 
     if precision == "bf16":
         raise DabnetZooError("ONNX Runtime backend: choose fp32 or fp16.")
+    # A fixed-shape graph, as deployments use: ONNX Runtime's CPU layout optimisations (NCHWc) need static
+    # shapes and run about 2x faster at 1024x2048 than on the dynamic-shape export.
     path = export_onnx(model, workdir / "model.onnx", *size, include_postprocess=include_postprocess,
-                       fp16=precision == "fp16")
+                       fp16=precision == "fp16", dynamic=False)
     session = onnxruntime_session(path, device=device, threads=threads)
     return lambda pixel_values: session.run(None, {"pixel_values": pixel_values.cpu().numpy()})[0]
 

@@ -12,6 +12,12 @@ A card is rendered from three sources and nothing else, so it cannot say more th
 Rendering uses huggingface_hub's ``ModelCardData``/``EvalResult`` for the YAML front matter and a Jinja
 template (:data:`MODEL_CARD_TEMPLATE`) for the body; the output is deterministic (no dates or versions of its
 own), so ``dabnet-zoo cards --check`` and a test can tell when the committed cards are stale.
+
+A model trained by ``recipes/train.py`` gets a card of its own, :func:`render_training_card` /
+:func:`write_training_card` (``final/README.md`` of the run), rendered from the run's ``training.json``
+(``dabnet-zoo/training/v1``) with the same front matter, per-class table, limitations and citation parts: the
+recipe as it ran, the final evaluation (its only ``model-index`` entry, named after the data actually used: the
+synthetic demo scenes are never called Cityscapes) and the mIoU curve.
 """
 
 from __future__ import annotations
@@ -173,7 +179,45 @@ _DATASET_TERMS = {
                       "their own terms; check both before any commercial use.",
 }
 
-MODEL_CARD_TEMPLATE = """\
+# Parts shared by the registry cards (MODEL_CARD_TEMPLATE) and the cards of training runs (TRAINING_CARD_TEMPLATE).
+_PREDICT_SNIPPET = """\
+image = Image.open("image.png")
+inputs = processor(image, return_tensors="pt")
+with torch.no_grad():
+    outputs = model(pixel_values=inputs["pixel_values"])
+label_map = processor.post_process_semantic_segmentation(outputs, target_sizes=[image.size[::-1]])[0]
+"""
+_PER_CLASS_TABLE = """\
+{% if per_class_rows %}
+
+Per-class IoU (%):
+
+| class | {{ per_class_header | join(" | ") }} |
+|---{% for _ in per_class_header %}|---{% endfor %}|
+{% for row in per_class_rows %}
+| {{ row | join(" | ") }} |
+{% endfor %}
+{% endif %}
+"""
+_INPUT_SIZES_NOTE = """\
+- **Input sizes.** The original network only runs when both sides are even and every stage side is divisible by
+  P = {{ variant.patch_size }}; multiples of {{ variant.input_multiple }} always work. dabnet-zoo takes any size:
+  other sizes are zero-padded at the bottom and right to the smallest accepted size and the logits are cropped
+  back, which equals the original run on the padded image but costs the padded compute{{ padding_note }}.
+"""
+_CITATION = """\
+## Citation
+
+If you use DABNet, cite the original paper, *{{ paper_title }}*, and its code, {{ original_repo_url }}.
+The original README gives no BibTeX entry; this one holds only what it states:
+
+```bibtex
+{{ bibtex }}
+```
+"""
+
+MODEL_CARD_TEMPLATE = (
+    """\
 ---
 {{ card_data }}
 ---
@@ -221,11 +265,9 @@ from dabnet_zoo import create_model, create_processor
 model = create_model("{{ variant.name }}", dataset="{{ dataset.name }}", pretrained=True).eval()
 processor = create_processor("{{ dataset.name }}")
 
-image = Image.open("image.png")
-inputs = processor(image, return_tensors="pt")
-with torch.no_grad():
-    outputs = model(pixel_values=inputs["pixel_values"])
-label_map = processor.post_process_semantic_segmentation(outputs, target_sizes=[image.size[::-1]])[0]
+"""
+    + _PREDICT_SNIPPET
+    + """\
 ```
 
 With `torch.hub`, from a clone of dabnet-zoo:
@@ -248,11 +290,9 @@ from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
 model = AutoModelForSemanticSegmentation.from_pretrained("{{ weights.repo_id }}"{{ revision_arg }}, trust_remote_code=True)
 processor = AutoImageProcessor.from_pretrained("{{ weights.repo_id }}"{{ revision_arg }}, trust_remote_code=True)
 
-image = Image.open("image.png")
-inputs = processor(image, return_tensors="pt")
-with torch.no_grad():
-    outputs = model(pixel_values=inputs["pixel_values"])
-label_map = processor.post_process_semantic_segmentation(outputs, target_sizes=[image.size[::-1]])[0]
+"""
+    + _PREDICT_SNIPPET
+    + """\
 ```
 
 From the command line (label PNGs, colour maps and overlays):
@@ -295,16 +335,9 @@ checkpoint for this combination.
 {% for row in evaluations %}
 | {{ row | join(" | ") }} |
 {% endfor %}
-{% if per_class_rows %}
-
-Per-class IoU (%):
-
-| class | {{ per_class_header | join(" | ") }} |
-|---{% for _ in per_class_header %}|---{% endfor %}|
-{% for row in per_class_rows %}
-| {{ row | join(" | ") }} |
-{% endfor %}
-{% endif %}
+"""
+    + _PER_CLASS_TABLE
+    + """\
 
 Commands:
 
@@ -361,10 +394,9 @@ The original paper reports no speed for {{ variant.name }} on {{ dataset.display
 
 ## Limitations
 
-- **Input sizes.** The original network only runs when both sides are even and every stage side is divisible by
-  P = {{ variant.patch_size }}; multiples of {{ variant.input_multiple }} always work. dabnet-zoo takes any size:
-  other sizes are zero-padded at the bottom and right to the smallest accepted size and the logits are cropped
-  back, which equals the original run on the padded image but costs the padded compute{{ padding_note }}.
+"""
+    + _INPUT_SIZES_NOTE
+    + """\
 {% if not weights.published %}
 - **Weights.** None are published yet. Until they are, models built with `pretrained=False` have random
   weights and their predictions are meaningless: load a converted or trained folder instead.
@@ -383,15 +415,168 @@ Licence of the weights: `{{ weights.license }}`. dabnet-zoo is Apache-2.0, and t
 
 {{ dataset_terms }}
 
-## Citation
-
-If you use DABNet, cite the original paper, *{{ paper_title }}*, and its code, {{ original_repo_url }}.
-The original README gives no BibTeX entry; this one holds only what it states:
-
-```bibtex
-{{ bibtex }}
-```
 """
+    + _CITATION
+)
+
+
+TRAINING_CARD_MARKER = "<!-- dabnet-zoo training card: rendered from training.json by dabnet_zoo.cards -->"
+"""First line after the front matter of a training card; ``dabnet-zoo push`` recognises such cards by it."""
+
+TRAINING_CARD_TEMPLATE = (
+    """\
+---
+{{ card_data }}
+---
+""" + TRAINING_CARD_MARKER + """
+
+# {{ title }}
+
+{% if synthetic %}
+> **Trained and evaluated on synthetic data, not on {{ dataset.display_name }}.** The images are street scenes
+> generated by `dabnet-zoo make-synthetic` and stored in the {{ dataset.display_name }} folder layout with its
+> {{ dataset.num_labels }}-class label set. The numbers below only show that the training pipeline learns: they are
+> not {{ dataset.display_name }} results, and this model is not meant for real images.
+
+{% endif %}
+{{ summary }}
+
+## Model details
+
+| | |
+|---|---|
+{% for key, value in details %}
+| {{ key }} | {{ value }} |
+{% endfor %}
+
+## How to use
+
+{% if repo_id %}
+With transformers' Auto classes (`import dabnet_zoo` registers them; without dabnet-zoo, `trust_remote_code=True`
+runs the modules shipped in the repository, which need `timm`):
+
+```python
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
+
+model = AutoModelForSemanticSegmentation.from_pretrained("{{ repo_id }}", trust_remote_code=True).eval()
+processor = AutoImageProcessor.from_pretrained("{{ repo_id }}", trust_remote_code=True)
+
+"""
+    + _PREDICT_SNIPPET
+    + """\
+```
+{% else %}
+The folder holding this card is the run's `save_pretrained` output: `model.safetensors`, `config.json` and the
+image processor used for the evaluation below. With dabnet-zoo installed:
+
+```python
+import torch
+from PIL import Image
+
+from dabnet_zoo import DabnetForSemanticSegmentation, DabnetImageProcessor
+
+model = DabnetForSemanticSegmentation.from_pretrained("{{ model_path }}").eval()
+processor = DabnetImageProcessor.from_pretrained("{{ model_path }}")
+
+"""
+    + _PREDICT_SNIPPET
+    + """\
+```
+
+`dabnet-zoo push {{ model_path }} --repo-id ORG/NAME` uploads the folder with this card (and the modules that
+`trust_remote_code=True` users need).
+{% endif %}
+
+From the command line (label PNGs, colour maps and overlays):
+
+```bash
+dabnet-zoo predict {{ repo_id or model_path }} images/ --out predictions
+```
+
+`outputs.logits` are at 1/8 of the input size; `post_process_semantic_segmentation` resizes them to each image
+and takes the argmax. Labels: {{ label_note }}
+
+## Training
+
+{{ training_intro }}
+
+| | |
+|---|---|
+{% for key, value in recipe_rows %}
+| {{ key }} | {{ value }} |
+{% endfor %}
+
+Command:
+
+```bash
+{{ command }}
+```
+
+{% if original_config %}
+The recipe follows the original project's `{{ original_config }}` ({{ original_repo_url }}).
+{% else %}
+This recipe is not one of the original project's (it has no original config), so the run is no reproduction of
+an original result.
+{% endif %}
+
+## Evaluation
+
+{% if final %}
+Measured by dabnet-zoo at the end of training (iteration {{ iterations }}), on {{ data_name }}:
+
+| split | mode | images | input (HxW) | mIoU (%) | mAcc (%) | aAcc (%) |
+|---|---|---|---|---|---|---|
+| {{ final | join(" | ") }} |
+"""
+    + _PER_CLASS_TABLE
+    + """\
+{% if per_class_rows %}
+
+n/a: the class occurs neither in the labels nor in the predictions of these images.
+{% endif %}
+{% else %}
+The run recorded no final evaluation.
+{% endif %}
+{% if curve %}
+
+### mIoU during training
+
+Validations during the run, on the same `{{ val_split }}` images:
+
+| iteration | mIoU (%) | mAcc (%) | aAcc (%) |
+|---|---|---|---|
+{% for row in curve %}
+| {{ row | join(" | ") }} |
+{% endfor %}
+{% endif %}
+
+## Limitations
+
+{% if synthetic %}
+- **Synthetic data.** Trained and evaluated only on generated scenes; the model has never seen a real photograph
+  and its predictions on real images are meaningless. Use it to check a setup, not to segment images.
+{% else %}
+- **Domain.** Trained on {{ dataset.display_name }} only ({{ domain }}); expect lower accuracy on other
+  viewpoints, places, weather or lighting.
+{% endif %}
+- **One run.** The numbers come from a single training run (seed {{ seed }}), evaluated single scale on whole
+  images at {{ eval_size }}; other seeds, hardware or numbers of processes give somewhat different results.
+"""
+    + _INPUT_SIZES_NOTE
+    + """\
+
+## Licence
+
+Licence of the weights: `{{ license }}`. dabnet-zoo is Apache-2.0, and the original DABNet repository
+(an mmsegmentation fork) carries the Apache License 2.0.
+
+{{ dataset_terms }}
+
+"""
+    + _CITATION
+)
 
 
 def _jinja_environment():
@@ -420,24 +605,10 @@ def build_card_data(
     library_name: str = "transformers",
 ):
     """The ``ModelCardData`` of a card: front matter, with ``model-index`` from measured evaluations only."""
-    from huggingface_hub import EvalResult, ModelCardData
+    from huggingface_hub import ModelCardData
 
     dataset = DATASETS[entry.dataset]
-    eval_results = [
-        EvalResult(
-            task_type="image-segmentation",
-            task_name="Semantic Segmentation",
-            dataset_type=dataset.hub_dataset_id,
-            dataset_name=dataset.display_name,
-            dataset_split=record.split,
-            metric_type=metric,
-            metric_name=label,
-            metric_value=round(record.metrics[metric], 4),
-            metric_config=record.mode,
-        )
-        for record in evaluations
-        for metric, label in (("mean_iou", "mIoU"), ("mean_accuracy", "mAcc"), ("overall_accuracy", "aAcc"))
-    ]
+    eval_results = _eval_results(evaluations, dataset.hub_dataset_id, dataset.display_name)
     return ModelCardData(
         library_name=library_name,
         license=weights.license,
@@ -448,6 +619,27 @@ def build_card_data(
         model_name=entry.name if eval_results else None,
         eval_results=eval_results or None,
     )
+
+
+def _eval_results(evaluations: list[EvaluationResult], dataset_type: str, dataset_name: str) -> list:
+    """``model-index`` entries (mIoU, mAcc, aAcc) of measured evaluations, as huggingface_hub ``EvalResult``s."""
+    from huggingface_hub import EvalResult
+
+    return [
+        EvalResult(
+            task_type="image-segmentation",
+            task_name="Semantic Segmentation",
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split=record.split,
+            metric_type=metric,
+            metric_name=label,
+            metric_value=round(record.metrics[metric], 4),
+            metric_config=record.mode,
+        )
+        for record in evaluations
+        for metric, label in (("mean_iou", "mIoU"), ("mean_accuracy", "mAcc"), ("overall_accuracy", "aAcc"))
+    ]
 
 
 def render_model_card(
@@ -516,6 +708,353 @@ def stale_model_cards(
         if not path.is_file() or path.read_text(encoding="utf-8") != render_model_card(name, root=root):
             stale.append(name)
     return stale
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Cards of training runs (recipes/train.py)
+# --------------------------------------------------------------------------------------------------------------
+
+SYNTHETIC_DATASET_TYPE = "synthetic-cityscapes-layout"
+"""``model-index`` dataset type of the synthetic demo data (no Hub dataset: the data are generated locally)."""
+
+_METRICS = ("mean_iou", "mean_accuracy", "overall_accuracy")
+_FINAL_EVAL_KEYS = ("split", "mode", "num_images", "eval_size", *_METRICS, "per_category_iou")
+_BATCH_KEYS = ("per_device", "num_processes", "accumulation", "global")
+
+
+def validate_training_record(data: Any, source: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Check a ``training.json`` record (``dabnet-zoo/training/v1``, written by ``recipes/train.py``) and return it.
+
+    Raises:
+        ResultsError: not that schema, or listing every problem of the record (missing or unknown keys, wrong
+            types, metrics outside 0..1, a model that is not a zoo name ...), prefixed with ``source``.
+    """
+    from .results import ResultsError, _Checker, _is_date, _is_fraction, _is_int, _is_number, _is_text
+    from .training import TRAINING_KEYS, TRAINING_SCHEMA
+
+    where = str(source) if source is not None else "training record"
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where}: expected a JSON object ({TRAINING_SCHEMA}), got {type(data).__name__}.")
+    if data.get("schema") != TRAINING_SCHEMA:
+        raise ResultsError(f"{where}: unknown schema {data.get('schema')!r}; a training card needs the "
+                           f"{TRAINING_SCHEMA!r} record that recipes/train.py writes (training.json).")
+    check = _Checker(data, TRAINING_SCHEMA, TRAINING_KEYS, where)
+
+    def is_dict(value):
+        return isinstance(value, dict)
+
+    for key in ("model", "variant", "dataset", "recipe", "command"):
+        check.value(key, _is_text, "a non-empty string")
+    check.value("variant", lambda v: v in VARIANTS, f"a variant ({', '.join(VARIANTS)})")
+    check.value("dataset", lambda v: v in DATASETS, f"a dataset ({', '.join(DATASETS)})")
+    check.value("description", lambda v: isinstance(v, str), "a string")
+    for key in ("original_config", "init"):
+        check.value(key, lambda v: v is None or isinstance(v, str), "a string or null")
+    check.value("iterations", lambda v: _is_int(v, 0), "an integer >= 0")
+    check.value("max_iters", lambda v: _is_int(v, 1), "a positive integer")
+    check.mapping("batch", _BATCH_KEYS, lambda v: _is_int(v, 1), "a positive integer")
+    check.value("optimizer", lambda v: is_dict(v) and _is_text(v.get("name")) and _is_number(v.get("lr")),
+                "an object with name and lr")
+    check.value("lr_schedule", is_dict, "an object")
+    check.value("loss_weights", lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_number, v)),
+                "a list of 3 numbers")
+    check.value("mixed_precision", _is_text, "a non-empty string")
+    for key in ("sync_bn", "freeze_bn"):
+        check.value(key, lambda v: isinstance(v, bool), "true or false")
+    check.value("seed", lambda v: _is_int(v, 0), "an integer >= 0")
+    check.value("wall_time_s", lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0")
+    check.value("hardware", lambda v: is_dict(v) and {"device", "name", "num_processes", "num_machines"} <= set(v),
+                "an object with device, name, num_processes and num_machines")
+    check.mapping("software", None, lambda v: isinstance(v, str), "a version string")
+    check.value("evaluations", lambda v: isinstance(v, list) and all(
+        is_dict(e) and _is_int(e.get("iteration"), 0) and all(_is_fraction(e.get(m)) for m in _METRICS) for e in v),
+        "a list of {iteration, mean_iou, mean_accuracy, overall_accuracy} objects with fractions in 0..1")
+    check.value("final_eval", lambda v: v is None or (
+        is_dict(v) and set(v) == set(_FINAL_EVAL_KEYS) and _is_text(v["split"]) and _is_text(v["mode"])
+        and _is_int(v["num_images"], 1) and isinstance(v["eval_size"], list) and len(v["eval_size"]) == 2
+        and all(_is_int(x, 1) for x in v["eval_size"]) and all(_is_fraction(v[m]) for m in _METRICS)
+        and is_dict(v["per_category_iou"])
+        and all(isinstance(k, str) and (x is None or _is_fraction(x)) for k, x in v["per_category_iou"].items())),
+        f"null or an object with exactly {list(_FINAL_EVAL_KEYS)} (metrics and per-class IoU fractions in 0..1)")
+    check.value("resumed_from", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                "a list of strings")
+    check.value("outputs", is_dict, "an object")
+    check.value("date", _is_date, "an ISO-8601 date")
+    if not check.problems and data["model"] != f"{data['variant']}.{data['dataset']}":
+        check.problems.append(f"model={data['model']!r} is not variant.dataset ({data['variant']}.{data['dataset']})")
+    check.done()
+    return data
+
+
+def load_training_record(record: dict | str | os.PathLike) -> dict[str, Any]:
+    """A validated training record, from a dict or a ``training.json`` path (see :func:`validate_training_record`)."""
+    import json
+
+    from .results import ResultsError
+
+    if not isinstance(record, (str, os.PathLike)):
+        return validate_training_record(record)
+    path = Path(record)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise ResultsError(f"Cannot read the training record {path}: {error}.") from None
+    except ValueError as error:
+        raise ResultsError(f"{path}: not valid JSON ({error}).") from None
+    return validate_training_record(data, path)
+
+
+def is_synthetic_data_root(root: str | os.PathLike) -> bool:
+    """Whether ``root`` holds the synthetic scenes of ``dabnet-zoo make-synthetic`` (its README.txt says so)."""
+    from .data.synthetic import _MARKER, README_NAME
+
+    readme = Path(root) / README_NAME
+    try:
+        return readme.is_file() and readme.read_text(encoding="utf-8").startswith(_MARKER)
+    except OSError:
+        return False
+
+
+def _record_says_synthetic(record: dict[str, Any]) -> bool:
+    """Without the data root at hand: the demo's recipe, description and command name the synthetic data."""
+    text = " ".join(str(record.get(key) or "") for key in ("recipe", "description", "command")).lower()
+    return "synthetic" in text
+
+
+def render_training_card(
+    training_record: dict | str | os.PathLike,
+    *,
+    synthetic: bool | None = None,
+    model_path: str | os.PathLike | None = None,
+    repo_id: str | None = None,
+    weights_sha256: str | None = None,
+    weights_size: int | None = None,
+    license: str | None = None,
+    library_name: str = "transformers",
+) -> str:
+    """The model card (README.md text) of a model trained by ``recipes/train.py``, from its ``training.json``.
+
+    Unlike :func:`render_model_card` (a registry entry: planned or published weights, results files), this card
+    describes one run: the recipe as it ran (batch plan, optimiser, schedule, hardware, wall time, command), its
+    final evaluation (``model-index``, per-class IoU) and its mIoU curve.
+
+    Args:
+        training_record: the record (dict) or the path of ``training.json``.
+        synthetic: whether the run trained on the synthetic Cityscapes-layout scenes; ``None`` infers it from the
+            record (its recipe, description or command naming synthetic data). ``recipes/train.py`` passes what
+            :func:`is_synthetic_data_root` says of its data root. A synthetic run's card and ``model-index`` name
+            the synthetic data, never the real dataset.
+        model_path: the folder the card is written into, for the loading snippet (default ``path/to/final``).
+        repo_id: the Hub repo the folder is pushed to (``dabnet-zoo push``); the snippets then load from it.
+        weights_sha256, weights_size: of the folder's ``model.safetensors``, when known.
+        license: licence of the weights (default: the registry entry's, else apache-2.0).
+        library_name: front matter ``library_name``.
+
+    Raises:
+        ResultsError: the record is not a valid ``dabnet-zoo/training/v1`` record (the message lists why).
+    """
+    from huggingface_hub import ModelCardData
+
+    record = load_training_record(training_record)
+    if synthetic is None:
+        synthetic = _record_says_synthetic(record)
+    variant, dataset = VARIANTS[record["variant"]], DATASETS[record["dataset"]]
+    entry = WEIGHTS.get(record["model"])
+    license = license or (entry.license if entry is not None else "apache-2.0")
+    final = record["final_eval"]
+    if synthetic:
+        data_name = (f"synthetic street scenes in the {dataset.display_name} layout (`dabnet-zoo make-synthetic`; "
+                     f"not {dataset.display_name})")
+        dataset_type = SYNTHETIC_DATASET_TYPE
+        index_name = f"Synthetic street scenes in the {dataset.display_name} layout (not {dataset.display_name})"
+    else:
+        data_name, dataset_type, index_name = dataset.display_name, dataset.hub_dataset_id, dataset.display_name
+
+    evaluations = []
+    if final is not None:
+        evaluations.append(EvaluationResult(
+            model=record["model"], dataset=record["dataset"], split=final["split"], mode=final["mode"],
+            num_images=final["num_images"], metrics={m: final[m] for m in _METRICS},
+            per_category_iou=final["per_category_iou"], weights=str(model_path or "final"), command=record["command"],
+            date=record["date"],
+        ))
+    eval_results = _eval_results(evaluations, dataset_type, index_name)
+    title_data = f"synthetic {dataset.display_name}-layout scenes" if synthetic else dataset.display_name
+    card_data = ModelCardData(
+        library_name=library_name,
+        license=license,
+        tags=[*TAGS, *(("synthetic-data",) if synthetic else (record["dataset"],))],
+        datasets=None if synthetic else [dataset.hub_dataset_id],
+        metrics=["mean_iou"],
+        pipeline_tag="image-segmentation",
+        model_name=f"{variant.name} trained on {title_data}" if eval_results else None,
+        eval_results=eval_results or None,
+    )
+
+    batch, hardware = record["batch"], record["hardware"]
+    eval_size = _size(*final["eval_size"]) if final is not None else "n/a"
+    header, per_class_rows = _per_class_table(evaluations, dataset.class_names)
+    details = [
+        ("Model", f"`{variant.name}` with the {dataset.display_name} label set (`{record['model']}`), trained by "
+                  "dabnet-zoo"),
+        ("Architecture", f"DABNet: {variant.description}"),
+    ]
+    if entry is not None:
+        details.append(("Parameters", f"{entry.num_params / 1e6:.2f} M (inference path, without the auxiliary "
+                                      "training heads)"))
+    details += [
+        ("Classes", f"{dataset.num_labels} ({dataset.display_name} label set), ignore index {dataset.ignore_index}"),
+        ("Training data", data_name),
+        ("Evaluation", f"split `{final['split']}`, whole image at {eval_size}, single scale" if final else "none"),
+    ]
+    if repo_id:
+        details.append(("Hub repository", f"`{repo_id}`"))
+    if weights_sha256 or weights_size:
+        details.append(("Weights", ", ".join(
+            ([f"`model.safetensors` sha256 `{weights_sha256}`"] if weights_sha256 else [])
+            + ([f"{weights_size / 2**20:.1f} MiB"] if weights_size else []))))
+    details += [("Licence", f"`{license}`"), ("Recipe", f"`{record['recipe']}`"), ("Original code", ORIGINAL_REPO_URL)]
+
+    bn = ("frozen (running statistics fixed, affine parameters trained)" if record["freeze_bn"] else
+          "SyncBatchNorm over the processes" if record["sync_bn"] else
+          f"per process (statistics over {batch['per_device']} image(s) per forward pass)")
+    recipe_rows = [
+        ("Initialisation", f"`{record['init']}`" if record["init"] else "none (random initialisation)"),
+        ("Iterations", f"{record['iterations']:,} of {record['max_iters']:,}"),
+        ("Batch", f"{batch['global']} per iteration = {batch['per_device']} per device x {batch['num_processes']} "
+                  f"process(es) x {batch['accumulation']} gradient accumulation step(s)"),
+        ("Optimiser", _describe_optimizer(record["optimizer"])),
+        ("Learning-rate schedule", _describe_schedule(record["lr_schedule"])),
+        ("Loss", "cross-entropy, weights {} (decode head) + {} + {} (auxiliary heads)".format(
+            *record["loss_weights"])),
+        ("Batch norm", bn),
+        ("Mixed precision", record["mixed_precision"]),
+        ("Seed", str(record["seed"])),
+        ("Hardware", f"{hardware['name']}"
+                     + ("" if hardware["device"].lower() in hardware["name"].lower() else f" ({hardware['device']})")
+                     + f", {hardware['num_processes']} process(es) on {hardware['num_machines']} machine(s)"),
+        ("Software", ", ".join(f"{k} {v}" for k, v in record["software"].items()) or "not recorded"),
+        ("Wall time", _duration(record["wall_time_s"])),
+    ]
+    if record["resumed_from"]:
+        recipe_rows.append(("Resumed from", ", ".join(f"`{path}`" for path in record["resumed_from"])))
+    recipe_rows.append(("Date", record["date"]))
+
+    if synthetic:
+        dataset_terms = ("The synthetic scenes are generated by dabnet-zoo (`dabnet-zoo make-synthetic`); no "
+                         "third-party images or labels were used for training or evaluation.")
+    else:
+        dataset_terms = _DATASET_TERMS[record["dataset"]]
+    multiple = variant.input_multiple
+    padding_note = ""
+    if final is not None and any(side % multiple for side in final["eval_size"]):
+        padding_note = f" (this run's {eval_size} evaluation size is not a multiple of {multiple}, so it is padded)"
+    description = " ".join(record["description"].split()).rstrip(".")
+    summary = (f"DABNet (Densely Aggregated Bilateral Network), a real-time two-branch semantic segmentation network "
+               f"in the BiSeNet family ({variant.description}), trained by dabnet-zoo's `recipes/train.py` on "
+               f"{data_name}, for the {dataset.num_labels} classes of the {dataset.display_name} label set. This card "
+               "is generated from the run's `training.json`: every number in it was measured in that run.")
+    context = {
+        "title": f"{variant.name}: DABNet trained on {title_data}",
+        "synthetic": synthetic,
+        "dataset": dataset,
+        "variant": variant,
+        "summary": summary,
+        "details": details,
+        "repo_id": repo_id,
+        "model_path": Path(model_path).as_posix() if model_path is not None else "path/to/final",
+        "label_note": _label_note(dataset),
+        "training_intro": f"Trained with dabnet-zoo's `recipes/train.py` and the recipe `{record['recipe']}`"
+                          + (f": {description}." if description else "."),
+        "recipe_rows": recipe_rows,
+        "command": record["command"],
+        "original_config": record["original_config"],
+        "original_repo_url": ORIGINAL_REPO_URL,
+        "iterations": record["iterations"],
+        "data_name": data_name,
+        "final": None if final is None else (
+            final["split"], final["mode"], str(final["num_images"]), eval_size,
+            *(_percent(final[m]) for m in _METRICS)),
+        "per_class_header": header,
+        "per_class_rows": per_class_rows,
+        "curve": [(str(e["iteration"]), *(_percent(e[m]) for m in _METRICS)) for e in record["evaluations"]],
+        "val_split": final["split"] if final is not None else "val",
+        "domain": _DOMAINS[record["dataset"]],
+        "seed": record["seed"],
+        "eval_size": eval_size,
+        "padding_note": padding_note,
+        "license": license,
+        "dataset_terms": dataset_terms,
+        "paper_title": PAPER_TITLE,
+        "bibtex": BIBTEX,
+    }
+    template = _jinja_environment().from_string(TRAINING_CARD_TEMPLATE)
+    return template.render(card_data=card_data.to_yaml(), **context)
+
+
+def write_training_card(
+    training_record: dict | str | os.PathLike,
+    model_dir: str | os.PathLike,
+    **kwargs: Any,
+) -> Path:
+    """Write ``<model_dir>/README.md``, the :func:`render_training_card` of a run, atomically; returns its path.
+
+    ``model_dir`` is the run's ``final/`` folder; the sha256 and size of its ``model.safetensors`` go into the
+    card. Keyword arguments are passed on to :func:`render_training_card` (``model_path`` defaults to
+    ``model_dir``).
+    """
+    from .registry import WEIGHTS_FILE
+    from .weights import sha256_of
+
+    model_dir = Path(model_dir)
+    weights = model_dir / WEIGHTS_FILE
+    if weights.is_file():
+        kwargs.setdefault("weights_sha256", sha256_of(weights))
+        kwargs.setdefault("weights_size", weights.stat().st_size)
+    kwargs.setdefault("model_path", model_dir)
+    path = write_text_atomic(model_dir / CARD_FILE, render_training_card(training_record, **kwargs))
+    logger.info("Wrote the model card %s", path)
+    return path
+
+
+def is_training_card(text: str) -> bool:
+    """Whether a README.md is a training card (:func:`render_training_card`), not a registry card."""
+    return TRAINING_CARD_MARKER in text.split("\n# ", 1)[0]
+
+
+def _describe_optimizer(optimizer: dict[str, Any]) -> str:
+    parts = [f"{optimizer['name']}", f"lr {optimizer['lr']:g}"]
+    if "momentum" in optimizer:
+        parts.append(f"momentum {optimizer['momentum']:g}")
+    if optimizer.get("betas"):
+        parts.append("betas ({})".format(", ".join(f"{b:g}" for b in optimizer["betas"])))
+    if "eps" in optimizer:
+        parts.append(f"eps {optimizer['eps']:g}")
+    if "weight_decay" in optimizer:
+        parts.append(f"weight decay {optimizer['weight_decay']:g}")
+    return ", ".join(parts)
+
+
+def _describe_schedule(schedule: dict[str, Any]) -> str:
+    text = f"{schedule.get('policy', 'poly')}"
+    if "power" in schedule:
+        text += f" (power {schedule['power']:g})"
+    if schedule.get("min_lr") is not None:
+        text += f" to {schedule['min_lr']:g}"
+    text += f", stepped per {schedule.get('by', 'iteration')}"
+    if schedule.get("warmup") and schedule.get("warmup_iters"):
+        text += (f"; {schedule['warmup']} warm-up over the first {schedule['warmup_iters']:,} iterations (ratio "
+                 f"{schedule.get('warmup_ratio', 0):g})")
+    else:
+        text += "; no warm-up"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    text = f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+    return f"{text} ({seconds:.1f} s: training, periodic evaluation and checkpoints)"
 
 
 def _context(
@@ -659,7 +1198,16 @@ __all__ = [
     "OriginalRecipe",
     "build_card_data",
     "generate_model_card",
+    "SYNTHETIC_DATASET_TYPE",
+    "TRAINING_CARD_MARKER",
+    "TRAINING_CARD_TEMPLATE",
+    "is_synthetic_data_root",
+    "is_training_card",
+    "load_training_record",
     "render_model_card",
+    "render_training_card",
     "stale_model_cards",
+    "validate_training_record",
     "write_model_cards",
+    "write_training_card",
 ]

@@ -10,10 +10,17 @@ in a temporary folder, and only that folder is uploaded:
 ``preprocessor_config.json``   the image processor (the dataset's test protocol; generated if DIR lacks it)
 ``*_dabnet.py``                configuration, modeling and image-processing modules (remote code)
 ``conversion.json``            provenance of converted weights, when DIR has it
-``README.md``                  the model card, generated for this folder (sha256 and size of its weights)
+``README.md``                  the model card, generated for this folder (sha256 and size of its weights);
+                               for a training run's ``final/`` folder, its training card (see below)
 ``results/*.json``             evaluation results of this model (``results/<name>/`` under the root)
 ``benchmarks/*.json``          benchmark results of this model (``benchmarks/results/<name>/``)
 =============================  ===========================================================================
+
+A folder written by ``recipes/train.py`` carries the card of its run (``README.md``, rendered from the run's
+``training.json``: the data it was really trained on, the recipe as it ran, its measured evaluation). That card
+is kept, never replaced by a registry card: it is rendered again for the Hub repo (snippets loading ``repo_id``,
+sha256 and size of the weights) when the run's ``training.json`` sits next to the folder, and uploaded as it is
+otherwise. Such a folder also names its model (``training.json``), so ``--model`` is not needed.
 
 Anything else in DIR (optimizer states, logs ...) is reported as skipped. ``dry_run=True`` stages and lists
 the files with their sizes and touches no network. A real push calls ``HfApi.create_repo(exist_ok=True)``
@@ -33,7 +40,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cards import CARD_FILE, CardWeights, render_model_card
+from .cards import (
+    CARD_FILE,
+    CardWeights,
+    is_training_card,
+    load_training_record,
+    render_model_card,
+    render_training_card,
+)
 from .errors import DabnetZooError, InputError
 from .presets import DATASETS
 from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
@@ -88,7 +102,8 @@ class PushReport:
 
 
 def identify_model(model_dir: str | os.PathLike, repo_id: str, model: str | None = None) -> WeightsEntry:
-    """The registry entry a folder holds: ``model`` if given, else its ``conversion.json``, else the repo name.
+    """The registry entry a folder holds: ``model`` if given, else its ``conversion.json``, else the run's
+    ``training.json`` (a training run's ``final/``), else the repo name.
 
     The folder's ``config.json`` must agree with that entry (context path, patch size, class count).
 
@@ -108,12 +123,16 @@ def identify_model(model_dir: str | os.PathLike, repo_id: str, model: str | None
         if conversion.get("variant") and conversion.get("dataset"):
             model = f"{conversion['variant']}.{conversion['dataset']}"
     if model is None:
+        record = _training_record(model_dir)
+        if record is not None:
+            model = record["model"]
+    if model is None:
         candidate = repo_id.rpartition("/")[2]
         if candidate.partition(".")[0] in VARIANTS and candidate.partition(".")[2] in DATASETS:
             model = candidate
     if model is None:
-        raise InputError(f"Cannot tell which zoo model {model_dir} holds (no {CONVERSION_FILE}, and the repo name "
-                         f"is not VARIANT.DATASET); pass --model, e.g. --model dabnet_r18_p2.cityscapes.")
+        raise InputError(f"Cannot tell which zoo model {model_dir} holds (no {CONVERSION_FILE}, no training run, and "
+                         f"the repo name is not VARIANT.DATASET); pass --model, e.g. --model dabnet_r18_p2.cityscapes.")
     entry = get_weights(model)
     variant = VARIANTS[entry.variant]
     expected = {"context_path": variant.context_path, "patch_size": variant.patch_size,
@@ -179,10 +198,25 @@ def stage_folder(
     sha256, size = sha256_of(staging / WEIGHTS_FILE), (staging / WEIGHTS_FILE).stat().st_size
     origin = ORIGIN_CONVERTED if (model_dir / CONVERSION_FILE).is_file() else ORIGIN_TRAINED
     weights = CardWeights(repo_id, True, origin, entry.license, sha256=sha256, file_size=size)
-    card = render_model_card(entry.name, root=root, weights=weights,
-                             library_name="transformers" if remote_code else "dabnet-zoo")
+    library_name = "transformers" if remote_code else "dabnet-zoo"
+    existing = model_dir / CARD_FILE
+    existing_text = existing.read_text(encoding="utf-8") if existing.is_file() else ""
+    if is_training_card(existing_text):  # a training run's card: the data and recipe it really used
+        record = _training_record(model_dir)
+        if record is not None:
+            from huggingface_hub import ModelCard
+
+            synthetic = "synthetic-data" in (ModelCard(existing_text).data.tags or [])
+            card = render_training_card(record, synthetic=synthetic, repo_id=repo_id, weights_sha256=sha256,
+                                        weights_size=size, library_name=library_name)
+            sources[CARD_FILE] = f"training card of {model_dir.name}, rendered for {repo_id}"
+        else:
+            card = existing_text
+            sources[CARD_FILE] = f"{model_dir.name}/{CARD_FILE} (training card, as it is)"
+    else:
+        card = render_model_card(entry.name, root=root, weights=weights, library_name=library_name)
+        sources[CARD_FILE] = "generated model card"
     write_text_atomic(staging / CARD_FILE, card)
-    sources[CARD_FILE] = "generated model card"
 
     files = sorted(
         (StagedFile(path.relative_to(staging).as_posix(), path.stat().st_size,
@@ -278,6 +312,18 @@ def _check_repo_id(repo_id: str) -> None:
         raise InputError(f"Invalid Hub repo id {repo_id!r}: {error}") from None
     if repo_id.count("/") != 1:
         raise InputError(f"Invalid Hub repo id {repo_id!r}: give ORG/NAME, e.g. dabnet-zoo/dabnet_r18_p2.cityscapes.")
+
+
+def _training_record(model_dir: Path) -> dict | None:
+    """The validated ``training.json`` of the run whose ``final/`` folder ``model_dir`` is, if it is one."""
+    from .training import TRAINING_RESULTS_FILE
+
+    model_dir = model_dir.resolve()
+    path = model_dir.parent / TRAINING_RESULTS_FILE
+    if not path.is_file():
+        return None
+    record = load_training_record(path)  # ResultsError (a DabnetZooError) names the file and its problems
+    return record if record["outputs"].get("final") == model_dir.name else None
 
 
 def _read_json(path: Path, message: str) -> dict:

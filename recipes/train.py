@@ -14,8 +14,9 @@ recipe is kept on any number of processes by gradient accumulation; the log says
 The output folder receives ``config.yaml`` (the resolved recipe), ``checkpoints/checkpoint_<iteration>/``
 (``accelerator.save_state`` + ``resume.json``, written atomically, the last ``--keep-checkpoints`` kept),
 ``logs/`` (TensorBoard, ``train_log.jsonl`` and one ``rank_<r>.json`` per process), and at the end ``final/``
-(``save_pretrained`` model + image processor) and ``training.json`` (what a model card needs). See
-``recipes/README.md`` for every variant x dataset command and multi-GPU / multi-node launches.
+(``save_pretrained`` model + image processor + ``README.md``, the run's model card) and ``training.json`` (what
+the card is rendered from). See ``recipes/README.md`` for every variant x dataset command and multi-GPU /
+multi-node launches.
 """
 
 from __future__ import annotations
@@ -427,7 +428,20 @@ def main(argv: list[str] | None = None) -> int:
             "command": command,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
-        logger.info("Done: %s (model + processor) and %s", final_dir, output_dir / TRAINING_RESULTS_FILE)
+        # The model card of the run, in the folder that `dabnet-zoo push` uploads (it prefers this card).
+        from dabnet_zoo.cards import is_synthetic_data_root, write_training_card
+        from dabnet_zoo.errors import DabnetZooError
+
+        try:
+            card = write_training_card(output_dir / TRAINING_RESULTS_FILE, final_dir,
+                                       synthetic=is_synthetic_data_root(args.data_root) or None).name
+        except DabnetZooError as error:  # e.g. no Jinja2: the trained model is kept, the card can follow
+            card = "not written"
+            logger.warning("No model card written (%s). Once fixed: python -c \"from dabnet_zoo.cards import "
+                           "write_training_card; write_training_card('%s', '%s')\"", error,
+                           output_dir / TRAINING_RESULTS_FILE, final_dir)
+        logger.info("Done: %s (model + processor + model card %s) and %s", final_dir, card,
+                    output_dir / TRAINING_RESULTS_FILE)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return 0

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
 from huggingface_hub import ModelCard
 
-from dabnet_zoo.cards import CardWeights, generate_model_card, render_model_card, stale_model_cards, write_model_cards
+from dabnet_zoo.cards import (
+    SYNTHETIC_DATASET_TYPE,
+    CardWeights,
+    generate_model_card,
+    is_training_card,
+    render_model_card,
+    render_training_card,
+    stale_model_cards,
+    write_model_cards,
+    write_training_card,
+)
 from dabnet_zoo.presets import DATASETS
 from dabnet_zoo.registry import VARIANTS, WEIGHTS, get_weights
 from dabnet_zoo.results import (
@@ -123,3 +135,128 @@ def test_original_recipes_appear_only_where_the_original_has_one():
     p8_camvid = render_model_card("dabnet_r18_p8.camvid", evaluations=[], benchmarks=[])
     assert "did not train dabnet_r18_p8 on CamVid" in p8_camvid
     assert "768x1022" in p8_camvid  # the padding this variant needs is stated
+
+
+# ---- Cards of training runs (recipes/train.py) ------------------------------------------------------------------
+
+def _training_record(**changes) -> dict:
+    """A ``training.json`` record as recipes/train.py writes it for the README demo (values made up)."""
+    record = {
+        "schema": "dabnet-zoo/training/v1", "model": "dabnet_r18_p2.cityscapes", "variant": "dabnet_r18_p2",
+        "dataset": "cityscapes", "recipe": "recipes/configs/demo.synthetic.yaml",
+        "description": "README demo on synthetic Cityscapes-layout scenes (not Cityscapes).",
+        "original_config": None, "init": None, "iterations": 200, "max_iters": 200,
+        "batch": {"per_device": 2, "num_processes": 2, "accumulation": 2, "global": 8},
+        "optimizer": {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
+        "lr_schedule": {"policy": "poly", "base_lr": 0.001, "power": 0.9, "min_lr": 0.0001, "warmup": None,
+                        "warmup_iters": 0, "warmup_ratio": 0.1, "by": "iteration"},
+        "loss_weights": [1.0, 0.4, 0.4], "mixed_precision": "no", "sync_bn": False, "freeze_bn": False, "seed": 0,
+        "wall_time_s": 231.4,
+        "hardware": {"device": "cpu", "name": "CPU: x86_64 (2 logical cores)", "num_processes": 2,
+                     "num_machines": 1},
+        "software": {"python": "3.11.7", "torch": "2.14.1"},
+        "evaluations": [{"iteration": 0, "mean_iou": 0.0412, "mean_accuracy": 0.1, "overall_accuracy": 0.2},
+                        {"iteration": 100, "mean_iou": 0.5555, "mean_accuracy": 0.6, "overall_accuracy": 0.8},
+                        {"iteration": 200, "mean_iou": 0.8123, "mean_accuracy": 0.87, "overall_accuracy": 0.93}],
+        "final_eval": {"split": "val", "mode": "whole", "num_images": 50, "eval_size": [128, 256],
+                       "mean_iou": 0.8123, "mean_accuracy": 0.87, "overall_accuracy": 0.93,
+                       "per_category_iou": {"road": 0.97531, "sidewalk": 0.81, "building": 0.66666, "train": None}},
+        "resumed_from": [], "outputs": {"final": "final", "config": "config.yaml", "checkpoints": "checkpoints",
+                                        "logs": "logs"},
+        "command": "accelerate launch --cpu recipes/train.py --config recipes/configs/demo.synthetic.yaml "
+                   "--data-root data/synthetic --output-dir runs/demo",
+        "date": "2026-11-24T10:00:00+00:00",
+    }
+    record.update(changes)
+    return record
+
+
+def test_training_card_of_the_synthetic_demo_names_the_synthetic_data_and_parses_back():
+    record = _training_record()
+    text = render_training_card(record, model_path="runs/demo/final")  # synthetic: inferred from the record
+    card = ModelCard(text)
+    data = card.data
+    assert (data.pipeline_tag, data.license, data.library_name) == ("image-segmentation", "apache-2.0", "transformers")
+    assert "synthetic-data" in data.tags and "cityscapes" not in data.tags and not data.datasets
+    # model-index: the final mIoU, measured, on the synthetic data; never on Cityscapes.
+    results = {r.metric_type: r for r in data.eval_results}
+    assert results["mean_iou"].metric_value == record["final_eval"]["mean_iou"]
+    assert {r.dataset_type for r in data.eval_results} == {SYNTHETIC_DATASET_TYPE}
+    assert {r.dataset_name for r in data.eval_results} == {
+        "Synthetic street scenes in the Cityscapes layout (not Cityscapes)"}
+    assert {(r.dataset_split, r.metric_config) for r in data.eval_results} == {("val", "whole")}
+    assert is_training_card(text) and "not on Cityscapes" in text and "not Cityscapes results" in text
+    # The per-class table and the curve are the record's numbers.
+    table = text.split("Per-class IoU (%):")[1].split("###")[0]
+    for name, value in record["final_eval"]["per_category_iou"].items():
+        assert f"| {name} | {'n/a' if value is None else f'{100 * value:.2f}'} |" in table
+    assert "| val | whole | 50 | 128x256 | 81.23 | 87.00 | 93.00 |" in text
+    curve = text.split("### mIoU during training")[1].split("## Limitations")[0]
+    for row in record["evaluations"]:
+        assert f"| {row['iteration']} | {100 * row['mean_iou']:.2f} |" in curve
+    # The recipe as it ran, and how to load the folder.
+    assert "8 per iteration = 2 per device x 2 process(es) x 2 gradient accumulation step(s)" in text
+    assert "adam, lr 0.001, betas (0.9, 0.999)" in text and "no warm-up" in text and "3 min 51 s" in text
+    assert record["command"] in text and "CPU: x86_64 (2 logical cores)" in text
+    assert 'DabnetForSemanticSegmentation.from_pretrained("runs/demo/final")' in text
+    assert 'DabnetImageProcessor.from_pretrained("runs/demo/final")' in text
+    # The citation holds the title and the repository only, as the registry cards do.
+    assert text.split("## Citation")[1] == render_model_card(
+        "dabnet_r18_p2.cityscapes", evaluations=[], benchmarks=[]).split("## Citation")[1]
+    for heading in ("## How to use", "## Training", "## Evaluation", "## Limitations", "## Licence"):
+        assert heading in text
+
+
+def test_training_card_of_a_real_dataset_run_and_for_a_hub_repo(tmp_path):
+    record = _training_record(recipe="recipes/configs/dabnet_r18_p2.cityscapes.yaml", description="",
+                              command="accelerate launch recipes/train.py --data-root data/cityscapes",
+                              original_config="configs/dabnet/dabnet_r18.py", evaluations=[])
+    path = tmp_path / "run" / "training.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(record))
+    text = render_training_card(path, repo_id="me/p2", weights_sha256="ab" * 32, weights_size=2**20)
+    data = ModelCard(text).data
+    assert {r.dataset_name for r in data.eval_results} == {"Cityscapes"}
+    assert data.datasets == [DATASETS["cityscapes"].hub_dataset_id] and "synthetic-data" not in data.tags
+    assert "synthetic" not in text.lower() and "mIoU during training" not in text
+    assert 'from_pretrained("me/p2", trust_remote_code=True)' in text and "ab" * 32 in text
+    assert "`configs/dabnet/dabnet_r18.py`" in text
+    assert not is_training_card(render_model_card("dabnet_r18_p2.cityscapes", evaluations=[], benchmarks=[]))
+    # Explicitly synthetic (recipes/train.py passes what the data root's README.txt says).
+    assert "synthetic-data" in ModelCard(render_training_card(record, synthetic=True)).data.tags
+
+
+def test_write_training_card_is_atomic_and_records_the_weights(tmp_path):
+    folder = tmp_path / "final"
+    folder.mkdir()
+    (folder / "model.safetensors").write_bytes(b"weights")
+    path = write_training_card(_training_record(), folder)
+    assert path == folder / "README.md"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.safetensors"]  # no temporary left
+    text = path.read_text()
+    assert hashlib.sha256(b"weights").hexdigest() in text and f'from_pretrained("{folder.as_posix()}")' in text
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"schema": "dabnet-zoo/eval/v1"}, r"unknown schema 'dabnet-zoo/eval/v1'.*dabnet-zoo/training/v1"),
+    ({"mIoU": 70.1}, r"unknown keys \['mIoU'\]"),
+    ({"final_eval": {"split": "val", "mean_iou": 81.2}}, r"final_eval=.* is not null or an object"),
+    ({"evaluations": [{"iteration": 1, "mean_iou": 1.5}]}, r"evaluations=.* is not a list"),
+    ({"model": "dabnet_r18_p4.cityscapes"}, r"model='dabnet_r18_p4.cityscapes' is not variant.dataset"),
+    ({"batch": {"per_device": 8}}, r"batch must have exactly the keys"),
+])
+def test_a_training_record_of_another_schema_is_refused(change, message):
+    with pytest.raises(ResultsError, match=message):
+        render_training_card(_training_record(**change))
+
+
+def test_a_training_record_that_is_not_a_record_is_refused(tmp_path):
+    record = _training_record()
+    del record["command"]
+    with pytest.raises(ResultsError, match=r"missing keys \['command'\]"):
+        render_training_card(record)
+    (tmp_path / "training.json").write_text("{not json")
+    with pytest.raises(ResultsError, match="training.json: not valid JSON"):
+        render_training_card(tmp_path / "training.json")
+    with pytest.raises(ResultsError, match="expected a JSON object"):
+        render_training_card([record])

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 
 from dabnet_zoo import DabnetForSemanticSegmentation, DabnetImageProcessor
+from dabnet_zoo.cards import SYNTHETIC_DATASET_TYPE, is_training_card
 from dabnet_zoo.data import make_synthetic_cityscapes
+from dabnet_zoo.publish import stage_folder
 from dabnet_zoo.training import TRAINING_KEYS, RecipeError, dump_recipe, load_recipe, recipe_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
@@ -182,3 +185,19 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_
     processor = DabnetImageProcessor.from_pretrained(resumed / "final")
     assert (processor.size["height"], processor.size["width"]) == (64, 128)
     assert list((straight / "logs").rglob("events.out.tfevents.*"))
+
+    # ... and its model card: the final mIoU as a measured result on the synthetic data (never "Cityscapes").
+    card_text = (resumed / "final" / "README.md").read_text()
+    card = ModelCard(card_text)
+    miou = {r.metric_type: r for r in card.data.eval_results}["mean_iou"]
+    assert miou.metric_value == pytest.approx(result["final_eval"]["mean_iou"], abs=5e-5)
+    assert miou.dataset_type == SYNTHETIC_DATASET_TYPE and "not Cityscapes" in miou.dataset_name
+    assert "synthetic-data" in card.data.tags and is_training_card(card_text)
+    assert "| 2 | " in card_text.split("### mIoU during training")[1] and result["command"] in card_text
+    # `dabnet-zoo push` keeps that card (rendered for the repo) and finds the model in training.json.
+    entry, files, _ = stage_folder(resumed / "final", tmp_path / "staged", repo_id="me/tiny", remote_code=False)
+    staged = (tmp_path / "staged" / "README.md").read_text()
+    assert entry.name == "dabnet_r18_p1.cityscapes" and "README.md" in {f.path_in_repo for f in files}
+    assert is_training_card(staged) and 'from_pretrained("me/tiny", trust_remote_code=True)' in staged
+    assert ModelCard(staged).data.eval_results == card.data.eval_results
+    assert (resumed / "final" / "README.md").read_text() == card_text  # the run's folder is only read
