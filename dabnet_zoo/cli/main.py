@@ -16,7 +16,7 @@ import sys
 from ..errors import DabnetZooError
 
 # Subcommand modules, in the order `dabnet-zoo --help` lists them.
-COMMANDS = ("models", "convert", "predict", "evaluate", "export", "benchmark", "prepare", "synthetic", "cards", "push")
+COMMANDS = ("models", "convert", "predict", "export", "benchmark", "prepare", "synthetic", "cards", "push")
 
 
 def build_parser() -> argparse.ArgumentParser:
