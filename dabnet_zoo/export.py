@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .deploy import fold_batch_norms
+from .deploy import fold_batch_norms, fuse_patch_unshuffle
 from .errors import DabnetZooError
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
@@ -59,7 +59,8 @@ def export_onnx(
 ) -> Path:
     """Export ``model`` to an ONNX file (written atomically) and check it with ``onnx.checker``.
 
-    Batch norms are folded into the convolutions first (:func:`dabnet_zoo.deploy.fold_batch_norms`).
+    Batch norms are folded into the convolutions and each SIM's patch folding into its first convolution first
+    (:func:`dabnet_zoo.deploy.fold_batch_norms`, :func:`dabnet_zoo.deploy.fuse_patch_unshuffle`).
 
     Args:
         model: a DABNet segmentation model (its weights are copied, the model itself is not changed).
@@ -82,7 +83,7 @@ def export_onnx(
             f"use e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}."
         )
     # Folded batch norms: runtimes fuse conv + BN themselves, but not the SIM's BN after a sum of two convs.
-    network = fold_batch_norms(copy.deepcopy(model).eval())
+    network = fuse_patch_unshuffle(fold_batch_norms(copy.deepcopy(model).eval()))
     wrapper = _ExportWrapper(network, include_postprocess, torch.float16 if fp16 else torch.float32).eval()
     example = torch.randn(2 if dynamic else 1, 3, height, width)  # batch 2: size-1 dims get specialised
     dynamic_shapes = None

@@ -85,6 +85,7 @@ class DabnetSim(nn.Module):
     def __init__(self, channels: int, hidden_channels: int, patch_size: int):
         super().__init__()
         self.patch_size = patch_size
+        self.unshuffle = nn.PixelUnshuffle(patch_size)  # a module, so deployment can fuse it into h2l_0
         conv3 = lambda cin, cout: nn.Conv2d(cin, cout, 3, padding=1)  # noqa: E731 - the original's SIM convs carry biases
         # Registration order = the original's state-dict order.
         self.h2l_0 = conv3(channels * patch_size**2, hidden_channels)
@@ -108,7 +109,7 @@ class DabnetSim(nn.Module):
         p = self.patch_size
         # Entry: high branch at (H, W); low branch at (H/P, W/P) from folded patches plus patch averages.
         high = F.relu(self.bnh_0(self.h2h_0(x)))
-        folded = F.relu(self.bnl_0(self.h2l_0(F.pixel_unshuffle(x, p))))  # (N, C·P², H/P, W/P)
+        folded = F.relu(self.bnl_0(self.h2l_0(self.unshuffle(x))))  # (N, C·P², H/P, W/P)
         low = F.relu(self.l2l_bn(self.l2l_p1(folded) + self.l2l_p2(F.avg_pool2d(x, p))))
         # Interaction: each branch adds what the other sees, resampled to its own resolution.
         high, low = (

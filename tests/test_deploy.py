@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from dabnet_zoo.convert import convert_state_dict
-from dabnet_zoo.deploy import fold_batch_norms, optimize_for_inference
+from dabnet_zoo.deploy import fold_batch_norms, fuse_patch_unshuffle, optimize_for_inference
+from dabnet_zoo.modeling_dabnet import DabnetSim
 from tests.conftest import original_state_dict
 
 
@@ -42,3 +43,15 @@ def test_folding_needs_eval_mode():
     model = convert_state_dict(original_state_dict("dabnet_effb1"), "dabnet_effb1").train()
     with pytest.raises(ValueError, match="eval mode"):
         fold_batch_norms(model)
+
+
+@pytest.mark.parametrize("patch_size", [1, 2, 4])
+def test_patch_unshuffle_fuses_into_one_strided_convolution(patch_size):
+    sim = DabnetSim(channels=8, hidden_channels=4, patch_size=patch_size).eval()
+    x = torch.randn(2, 8, 16 * patch_size, 8 * patch_size)
+    with torch.no_grad():
+        reference = sim(x)
+        fuse_patch_unshuffle(sim)
+        fused = sim(x)
+    assert isinstance(sim.unshuffle, nn.Identity) and sim.h2l_0.kernel_size == (3 * patch_size, 3 * patch_size)
+    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
