@@ -12,6 +12,7 @@ number never travels without its setup.
 
 from __future__ import annotations
 
+import copy
 import os
 import platform
 import statistics
@@ -40,7 +41,7 @@ def _torch_runner(model, backend: str, precision: str, include_postprocess: bool
     from .deploy import optimize_for_inference
 
     dtype = PRECISIONS[precision]
-    network = model.to(dtype)
+    network = model.to(dtype)  # run_benchmark passes its own copy
     if backend != "eager":
         network = optimize_for_inference(network, compile=backend == "compile")
 
@@ -151,7 +152,7 @@ def run_benchmark(
     warmup = warmup if warmup is not None else (50 if on_gpu else 3)
     iterations = iterations if iterations is not None else (500 if on_gpu else 10)
 
-    model = model.eval().to(device)
+    model = copy.deepcopy(model).eval().to(device)  # the caller's model is left as it was
     shape = (batch_size, 3, height, width)
     pixel_values = torch.randn(shape, device=device)
     with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir:

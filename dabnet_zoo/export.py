@@ -13,6 +13,7 @@ ONNX file, so an FP16 engine is built from an FP16 export).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import tempfile
@@ -74,8 +75,6 @@ def export_onnx(
         import onnx
     except ImportError:
         raise DabnetZooError('ONNX export needs onnx and onnxscript: pip install "dabnet-zoo[export]"') from None
-    import copy
-
     multiple = 32 * model.config.patch_size
     if height % multiple or width % multiple:
         raise DabnetZooError(

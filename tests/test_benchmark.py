@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from dabnet_zoo import DabnetZooError, create_model
 from dabnet_zoo.benchmark import run_benchmark
@@ -46,3 +47,9 @@ def test_cli_prints_a_table_and_writes_json(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "dabnet_effb1" in table.splitlines()[1] and "64x128" in table
     assert json.loads(out.read_text())["model"] == "dabnet_effb1"
+
+
+def test_the_callers_model_is_left_as_it_was(model):
+    model.train()
+    run_benchmark(model, "eager", 64, 128, precision="bf16", warmup=0, iterations=1, progress=False)
+    assert model.training and next(model.parameters()).dtype == torch.float32
