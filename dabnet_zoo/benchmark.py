@@ -8,10 +8,15 @@ host/device copies are not timed. With ``include_postprocess`` every backend als
 input size and takes the argmax, as the original's whole-image inference does; otherwise the timed output is
 the 1/8-resolution logits. The result records the environment (hardware, versions, threads, precision) so a
 number never travels without its setup.
+
+On a GPU, cuDNN autotuning is on (as in the original's latency tool) and ``fp32`` means IEEE float32 (TF32 off,
+in PyTorch and TensorRT alike); ``compile`` uses ``mode="reduce-overhead"``, which replays the network as a CUDA
+graph.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import platform
@@ -37,13 +42,17 @@ def _postprocess(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(1)
 
 
-def _torch_runner(model, backend: str, precision: str, include_postprocess: bool) -> Callable:
+def _compile_mode(device: str) -> str:
+    return "reduce-overhead" if device == "cuda" else "default"
+
+
+def _torch_runner(model, backend: str, precision: str, include_postprocess: bool, device: str) -> Callable:
     from .deploy import optimize_for_inference
 
     dtype = PRECISIONS[precision]
     network = model.to(dtype)  # run_benchmark passes its own copy
     if backend != "eager":
-        network = optimize_for_inference(network, compile=backend == "compile")
+        network = optimize_for_inference(network, compile=backend == "compile", compile_mode=_compile_mode(device))
 
     @torch.inference_mode()
     def run(pixel_values: torch.Tensor):
@@ -54,7 +63,7 @@ def _torch_runner(model, backend: str, precision: str, include_postprocess: bool
 
 
 def _onnx_runner(model, workdir: Path, size, precision, include_postprocess, device, threads) -> Callable:
-    from .export import export_onnx, onnxruntime_session
+    from .export import OnnxRuntimeRunner, export_onnx, onnxruntime_session
 
     if precision == "bf16":
         raise DabnetZooError("ONNX Runtime backend: choose fp32 or fp16.")
@@ -62,8 +71,7 @@ def _onnx_runner(model, workdir: Path, size, precision, include_postprocess, dev
     # shapes and run about 2x faster at 1024x2048 than on the dynamic-shape export.
     path = export_onnx(model, workdir / "model.onnx", *size, include_postprocess=include_postprocess,
                        fp16=precision == "fp16", dynamic=False)
-    session = onnxruntime_session(path, device=device, threads=threads)
-    return lambda pixel_values: session.run(None, {"pixel_values": pixel_values.cpu().numpy()})[0]
+    return OnnxRuntimeRunner(onnxruntime_session(path, device=device, threads=threads))
 
 
 def _tensorrt_runner(model, workdir: Path, shape, precision, include_postprocess) -> Callable:
@@ -76,7 +84,22 @@ def _tensorrt_runner(model, workdir: Path, shape, precision, include_postprocess
     return TensorRTRunner(build_tensorrt_engine(onnx_path, workdir / "model.engine", shape))
 
 
-def _environment(device: str, threads: int) -> tuple[str, dict[str, str]]:
+@contextlib.contextmanager
+def _cuda_settings(device: str):
+    """cuDNN autotuning on and TF32 off while timing on a GPU; the caller's settings are restored after."""
+    if device != "cuda":
+        yield
+        return
+    saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = (
+        True, False, False)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _environment(device: str, threads: int, backend: str) -> tuple[str, dict[str, str]]:
     environment = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -92,10 +115,14 @@ def _environment(device: str, threads: int) -> tuple[str, dict[str, str]]:
         hardware = torch.cuda.get_device_name()
         environment["cuda"] = str(torch.version.cuda)
         environment["cudnn"] = str(torch.backends.cudnn.version())
+        environment["cudnn_benchmark"] = "on"
+        environment["tf32"] = "off"
     else:
         hardware = _cpu_name()
     environment["cpu"] = _cpu_name()
     environment["cpu_count"] = str(os.cpu_count())
+    if backend == "compile":
+        environment["compile_mode"] = _compile_mode(device)
     return hardware, environment
 
 
@@ -155,17 +182,17 @@ def run_benchmark(
     model = copy.deepcopy(model).eval().to(device)  # the caller's model is left as it was
     shape = (batch_size, 3, height, width)
     pixel_values = torch.randn(shape, device=device)
-    with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir, _cuda_settings(device):
         if backend == "onnxruntime":
             run = _onnx_runner(model, Path(workdir), (height, width), precision, include_postprocess, device, threads)
         elif backend == "tensorrt":
             run = _tensorrt_runner(model, Path(workdir), shape, precision, include_postprocess)
         else:
             pixel_values = pixel_values.to(PRECISIONS[precision])
-            run = _torch_runner(model, backend, precision, include_postprocess)
+            run = _torch_runner(model, backend, precision, include_postprocess, device)
         latencies = _time(run, pixel_values, warmup, iterations, on_gpu, progress)
 
-    hardware, environment = _environment(device, threads)
+    hardware, environment = _environment(device, threads, backend)
     median, mean = statistics.median(latencies), statistics.fmean(latencies)
     # "inclusive" is numpy's default linear interpolation; the 9th of 10 cut points is the 90th percentile.
     p90 = statistics.quantiles(latencies, n=10, method="inclusive")[8] if len(latencies) > 1 else latencies[0]

@@ -37,8 +37,14 @@ from .registry import (
     WeightsEntry,
     get_weights,
 )
-from .results import BenchmarkResult, EvaluationResult, load_benchmark_results, load_evaluation_results
-from .results import write_text_atomic
+from .results import (
+    BACKENDS,
+    BenchmarkResult,
+    EvaluationResult,
+    load_benchmark_results,
+    load_evaluation_results,
+    write_atomic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -668,6 +674,7 @@ def render_model_card(
     entry = get_weights(name, dataset)
     evaluations = load_evaluation_results(entry.name, root) if evaluations is None else evaluations
     benchmarks = load_benchmark_results(entry.name, root) if benchmarks is None else benchmarks
+    benchmarks = sorted(benchmarks, key=lambda b: (b.device, b.precision, BACKENDS.index(b.backend)))
     weights = weights or CardWeights.from_entry(entry)
     card_data = build_card_data(entry, evaluations, weights, library_name)
     context = _context(entry, weights, evaluations, benchmarks)
@@ -693,7 +700,7 @@ def write_model_cards(
     from .registry import list_weights
 
     cards = {entry.name: render_model_card(entry.name, root=root) for entry in list_weights(pattern)}
-    paths = [write_text_atomic(Path(out_dir) / name / CARD_FILE, text) for name, text in cards.items()]
+    paths = [write_atomic(Path(out_dir) / name / CARD_FILE, text) for name, text in cards.items()]
     logger.info("Wrote %d model cards to %s", len(paths), out_dir)
     return paths
 
@@ -1012,7 +1019,7 @@ def write_training_card(
         kwargs.setdefault("weights_sha256", sha256_of(weights))
         kwargs.setdefault("weights_size", weights.stat().st_size)
     kwargs.setdefault("model_path", model_dir)
-    path = write_text_atomic(model_dir / CARD_FILE, render_training_card(training_record, **kwargs))
+    path = write_atomic(model_dir / CARD_FILE, render_training_card(training_record, **kwargs))
     logger.info("Wrote the model card %s", path)
     return path
 
@@ -1137,7 +1144,7 @@ def _context(
         "benchmarks": [
             (b.backend, b.precision, b.device, b.hardware, _size(b.height, b.width), str(b.batch_size),
              "yes" if b.includes_resize_argmax else "no", f"{b.latency_ms['median']:.2f}",
-             f"{b.latency_ms['p90']:.2f}", f"{b.fps:.1f}")
+             f"{b.latency_ms['p90']:.2f}", f"{b.fps:.1f}" if b.fps >= 10 else f"{b.fps:.2f}")
             for b in benchmarks
         ],
         "benchmark_details": [

@@ -8,7 +8,8 @@ does. FP16 graphs keep float32 input and logits so callers need not change dtype
 
 TensorRT is optional and cannot be installed everywhere; it is imported only inside the TensorRT functions,
 which are written against the TensorRT 10/11 Python API (strongly typed networks: precision comes from the
-ONNX file, so an FP16 engine is built from an FP16 export).
+ONNX file, so an FP16 engine is built from an FP16 export). :class:`OnnxRuntimeRunner` and
+:class:`TensorRTRunner` take and return torch tensors on the input's device, so GPU runs involve no host copies.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from torch import nn
 from .deploy import fold_batch_norms, fuse_patch_unshuffle
 from .errors import DabnetZooError
 from .modeling_dabnet import DabnetForSemanticSegmentation
+from .results import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +131,40 @@ def onnxruntime_session(onnx_path: str | os.PathLike, device: str = "cpu", threa
     return ort.InferenceSession(str(onnx_path), options, providers=providers)
 
 
-def _import_tensorrt():
+class OnnxRuntimeRunner:
+    """Runs an ONNX Runtime session on torch tensors through IO binding: ``runner(pixel_values) -> output``.
+
+    Input and output stay where the input tensor lives (CPU, or GPU memory with the CUDA provider), so a GPU
+    run times the network and not host/device copies, as the TensorRT and PyTorch backends do.
+    """
+
+    def __init__(self, session):
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+        self.output = session.get_outputs()[0]
+
+    def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        import numpy as np
+
+        pixel_values = pixel_values.contiguous()
+        batch, _, height, width = pixel_values.shape
+        if self.output.name == "labels":
+            shape, dtype = (batch, height, width), torch.int32
+        else:  # logits at 1/8 resolution; the class dimension is fixed in the graph
+            shape, dtype = (batch, self.output.shape[1], height // 8, width // 8), torch.float32
+        output = torch.empty(shape, dtype=dtype, device=pixel_values.device)
+        element_type = np.int32 if dtype == torch.int32 else np.float32
+        device_type, device_id = pixel_values.device.type, pixel_values.device.index or 0
+        binding = self.session.io_binding()
+        binding.bind_input(self.input_name, device_type, device_id, np.float32, tuple(pixel_values.shape),
+                           pixel_values.data_ptr())
+        binding.bind_output(self.output.name, device_type, device_id, element_type, shape, output.data_ptr())
+        self.session.run_with_iobinding(binding)
+        return output
+
+
+def import_tensorrt():
+    """The ``tensorrt`` module, or an error that says how to get it."""
     try:
         import tensorrt
     except ImportError:
@@ -144,37 +179,65 @@ def build_tensorrt_engine(
     onnx_path: str | os.PathLike,
     engine_path: str | os.PathLike,
     input_shape: tuple[int, int, int, int],
+    min_input_shape: tuple[int, int, int, int] | None = None,
+    max_input_shape: tuple[int, int, int, int] | None = None,
     workspace_gib: float = 4.0,
 ) -> Path:
-    """Build and serialise a TensorRT engine for one input shape from an ONNX file (precision from the file)."""
-    trt = _import_tensorrt()
+    """Build and serialise (atomically) a TensorRT engine from an ONNX file written by :func:`export_onnx`.
+
+    The network is strongly typed, so the precision is the ONNX file's: an FP16 engine is built from an
+    ``fp16=True`` export. TF32 is switched off so an FP32 engine computes in IEEE float32 like the other backends.
+
+    Args:
+        onnx_path: the ONNX file.
+        engine_path: the ``.engine`` file to write.
+        input_shape: the (N, 3, H, W) shape the engine is tuned for.
+        min_input_shape, max_input_shape: for a dynamic-shape export, the smallest and largest shapes the
+            engine must accept (default: ``input_shape``); sides must stay multiples of 32·P.
+        workspace_gib: the builder's scratch memory limit.
+    """
+    trt = import_tensorrt()
     trt_logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(trt_logger)
-    network = builder.create_network(0)
+    # Strong typing is opt-in on TensorRT 10 and always on (flag ignored) on TensorRT 11.
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, trt_logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise DabnetZooError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * (1 << 30)))
-    profile = builder.create_optimization_profile()
-    profile.set_shape("pixel_values", input_shape, input_shape, input_shape)
-    config.add_optimization_profile(profile)
+    if hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)
+    declared = tuple(network.get_input(0).shape)
+    if -1 in declared:  # a dynamic-shape export needs an optimisation profile
+        profile = builder.create_optimization_profile()
+        profile.set_shape(network.get_input(0).name, min_input_shape or input_shape, input_shape,
+                          max_input_shape or input_shape)
+        config.add_optimization_profile(profile)
+    elif declared != tuple(input_shape):
+        raise DabnetZooError(
+            f"{onnx_path} has the fixed input shape {declared}, not {tuple(input_shape)}: export it at this size "
+            "or with dynamic shapes."
+        )
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise DabnetZooError(f"TensorRT failed to build an engine from {onnx_path} (see its log above).")
-    engine_path = Path(engine_path)
-    engine_path.write_bytes(bytes(plan))
-    return engine_path
+    return write_atomic(engine_path, bytes(plan))
 
 
 class TensorRTRunner:
     """Runs a serialised TensorRT engine on CUDA tensors: ``runner(pixel_values) -> output tensor``."""
 
     def __init__(self, engine_path: str | os.PathLike):
-        trt = _import_tensorrt()
+        trt = import_tensorrt()
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(Path(engine_path).read_bytes())
+        if self.engine is None:
+            raise DabnetZooError(
+                f"TensorRT could not load {engine_path}: engines only run on the GPU model and TensorRT version "
+                "that built them; build it again here (dabnet-zoo export tensorrt)."
+            )
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_name = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
@@ -183,8 +246,17 @@ class TensorRTRunner:
                              trt.int64: torch.int64}[self.engine.get_tensor_dtype(self.output_name)]
 
     def __call__(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        if pixel_values.device.type != "cuda" or pixel_values.dtype != torch.float32:
+            raise DabnetZooError(
+                f"TensorRT takes float32 CUDA tensors, got {pixel_values.dtype} on {pixel_values.device}: "
+                "pass pixel_values.float().cuda()."
+            )
         pixel_values = pixel_values.contiguous()
-        self.context.set_input_shape(self.input_name, tuple(pixel_values.shape))
+        if not self.context.set_input_shape(self.input_name, tuple(pixel_values.shape)):
+            raise DabnetZooError(
+                f"The engine does not accept the input shape {tuple(pixel_values.shape)}; build it for this shape "
+                "(build_tensorrt_engine's input_shape / min_input_shape / max_input_shape)."
+            )
         output = torch.empty(tuple(self.context.get_tensor_shape(self.output_name)), dtype=self._torch_dtype,
                              device=pixel_values.device)
         self.context.set_tensor_address(self.input_name, pixel_values.data_ptr())
@@ -194,4 +266,11 @@ class TensorRTRunner:
         return output
 
 
-__all__ = ["TensorRTRunner", "build_tensorrt_engine", "export_onnx", "onnxruntime_session"]
+__all__ = [
+    "OnnxRuntimeRunner",
+    "TensorRTRunner",
+    "build_tensorrt_engine",
+    "export_onnx",
+    "import_tensorrt",
+    "onnxruntime_session",
+]

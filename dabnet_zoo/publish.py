@@ -52,7 +52,7 @@ from .errors import DabnetZooError, InputError
 from .presets import DATASETS
 from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
 from .remote_code import REMOTE_CODE_FILES, add_remote_code
-from .results import load_benchmark_results, load_evaluation_results, write_text_atomic
+from .results import load_benchmark_results, load_evaluation_results, write_atomic
 from .weights import CONFIG_FILE, PROCESSOR_FILE, sha256_of
 
 logger = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ def stage_folder(
     else:
         card = render_model_card(entry.name, root=root, weights=weights, library_name=library_name)
         sources[CARD_FILE] = "generated model card"
-    write_text_atomic(staging / CARD_FILE, card)
+    write_atomic(staging / CARD_FILE, card)
 
     files = sorted(
         (StagedFile(path.relative_to(staging).as_posix(), path.stat().st_size,
@@ -348,7 +348,7 @@ def _drop_auto_map(path: Path) -> None:
     if path.is_file():
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.pop("auto_map", None) is not None:  # the modules it names are not uploaded
-            write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+            write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 __all__ = ["PublishError", "PushReport", "StagedFile", "identify_model", "push_folder", "stage_folder"]

@@ -37,7 +37,7 @@ from .configuration_dabnet import DabnetConfig
 from .errors import InputError
 from .image_processing_dabnet import DabnetImageProcessor
 from .modeling_dabnet import DabnetForSemanticSegmentation, DabnetModel
-from .results import write_text_atomic
+from .results import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def _add_auto_map(path: Path, entries: dict[str, str], require_model_type: bool 
     if require_model_type and data.get("model_type") != DabnetConfig.model_type:
         raise InputError(f"{path} is not a DABNet config (model_type {data.get('model_type')!r}).")
     data["auto_map"] = {**data.get("auto_map", {}), **entries}
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return write_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 __all__ = [

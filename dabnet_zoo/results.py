@@ -396,19 +396,20 @@ def _load_folder(folder: Path, model: str, kind: type) -> list:
 def _write_json(path: Path, data: dict, overwrite: bool) -> Path:
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path} already exists; choose another name or pass overwrite=True.")
-    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
     logger.info("Wrote %s", path)
     return path
 
 
-def write_text_atomic(path: PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same folder and a rename."""
+def write_atomic(path: PathLike, data: str | bytes) -> Path:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` through a temporary file in the same folder and a
+    rename, so a reader never sees half a file and an interrupted write leaves the old one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
         os.chmod(temporary, 0o644)  # mkstemp's 0600 would make shared results unreadable to others
         os.replace(temporary, path)
     except BaseException:
@@ -444,5 +445,5 @@ __all__ = [
     "validate_result",
     "write_benchmark_result",
     "write_evaluation_result",
-    "write_text_atomic",
+    "write_atomic",
 ]

@@ -886,7 +886,7 @@ TRAINING_KEYS = (
 def write_training_results(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
     """Write ``training.json`` atomically after checking its keys (:data:`TRAINING_KEYS`, schema
     :data:`TRAINING_SCHEMA`)."""
-    from .results import write_text_atomic
+    from .results import write_atomic
 
     unknown = sorted(set(data) - set(TRAINING_KEYS))
     missing = sorted(set(TRAINING_KEYS) - set(data))
@@ -895,7 +895,7 @@ def write_training_results(path: str | os.PathLike, data: Mapping[str, Any]) -> 
                           f"{data.get('schema')!r} (expected {TRAINING_SCHEMA!r}).")
     split_model_name(data["model"])  # a zoo name
     ordered = {key: data[key] for key in TRAINING_KEYS}
-    return write_text_atomic(path, json.dumps(ordered, indent=2, allow_nan=False) + "\n")
+    return write_atomic(path, json.dumps(ordered, indent=2, allow_nan=False) + "\n")
 
 
 def environment_summary(device: torch.device) -> tuple[str, dict[str, str]]:

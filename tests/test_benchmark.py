@@ -53,3 +53,36 @@ def test_the_callers_model_is_left_as_it_was(model):
     model.train()
     run_benchmark(model, "eager", 64, 128, precision="bf16", warmup=0, iterations=1, progress=False)
     assert model.training and next(model.parameters()).dtype == torch.float32
+
+
+def test_onnxruntime_backend_times_the_exported_graph(model):
+    pytest.importorskip("onnxruntime")
+    result = run_benchmark(model, "onnxruntime", 64, 128, warmup=1, iterations=2, progress=False,
+                           include_postprocess=True)
+    assert result["backend"] == "onnxruntime" and result["includes_resize_argmax"] is True
+    assert "onnxruntime" in result["environment"] and result["latency_ms"]["median"] > 0
+
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@needs_cuda
+@pytest.mark.parametrize("backend, precision", [("eager", "fp16"), ("optimized", "bf16"), ("compile", "fp16")])
+def test_gpu_protocol_records_its_settings_and_restores_them(model, backend, precision):
+    tf32_before = torch.backends.cudnn.allow_tf32
+    result = run_benchmark(model, backend, 256, 512, precision=precision, device="cuda", warmup=3, iterations=5,
+                           progress=False, include_postprocess=True)
+    environment = result["environment"]
+    assert result["device"] == "cuda" and result["hardware"] == torch.cuda.get_device_name()
+    assert environment["cudnn_benchmark"] == "on" and environment["tf32"] == "off"
+    assert environment.get("compile_mode") == ("reduce-overhead" if backend == "compile" else None)
+    assert torch.backends.cudnn.allow_tf32 == tf32_before
+
+
+@needs_cuda
+def test_gpu_onnxruntime_backend_uses_the_cuda_provider(model):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("needs onnxruntime-gpu")
+    result = run_benchmark(model, "onnxruntime", 256, 512, device="cuda", warmup=2, iterations=3, progress=False)
+    assert result["device"] == "cuda" and result["latency_ms"]["median"] > 0

@@ -55,3 +55,38 @@ def test_patch_unshuffle_fuses_into_one_strided_convolution(patch_size):
         fused = sim(x)
     assert isinstance(sim.unshuffle, nn.Identity) and sim.h2l_0.kernel_size == (3 * patch_size, 3 * patch_size)
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-5)
+
+
+def test_compiled_fast_path_keeps_the_outputs():
+    model = convert_state_dict(original_state_dict("dabnet_r18_p2"), "dabnet_r18_p2")
+    pixel_values = torch.randn(1, 3, 128, 256)
+    with torch.no_grad():
+        reference = model(pixel_values).logits
+    logits = optimize_for_inference(model, compile=True)(pixel_values).logits
+    assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()
+
+
+def test_compile_mode_reaches_torch_compile(monkeypatch):
+    seen = {}
+
+    def fake_compile(network, mode=None):
+        seen["mode"] = mode
+        return network
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    optimize_for_inference(convert_state_dict(original_state_dict("dabnet_effb1"), "dabnet_effb1"),
+                           compile=True, compile_mode="reduce-overhead")
+    assert seen == {"mode": "reduce-overhead"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("compile_mode", [None, "reduce-overhead"])
+def test_fast_path_on_a_gpu_keeps_the_outputs(trained_like, compile_mode, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare IEEE float32 with IEEE float32
+    pixel_values = torch.randn(1, 3, 256, 512)
+    with torch.no_grad():
+        reference = trained_like(pixel_values).logits
+    fast = optimize_for_inference(trained_like.cuda(), compile=compile_mode is not None, compile_mode=compile_mode)
+    trained_like.cpu()
+    logits = fast(pixel_values.cuda()).logits.cpu()
+    assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()

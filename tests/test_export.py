@@ -1,4 +1,5 @@
-"""ONNX export: the file runs in ONNX Runtime on the CPU and matches PyTorch at several shapes."""
+"""ONNX export: the file runs in ONNX Runtime on the CPU and matches PyTorch at several shapes. TensorRT: engines
+match PyTorch where tensorrt and a GPU exist, and are refused clearly elsewhere."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import torch.nn.functional as F
 
 from dabnet_zoo import DabnetZooError
 from dabnet_zoo.convert import convert_state_dict
-from dabnet_zoo.export import TensorRTRunner, export_onnx, onnxruntime_session
+from dabnet_zoo.export import (
+    OnnxRuntimeRunner,
+    TensorRTRunner,
+    build_tensorrt_engine,
+    export_onnx,
+    onnxruntime_session,
+)
 from tests.conftest import original_state_dict
 
 pytest.importorskip("onnxruntime")
@@ -50,11 +57,71 @@ def test_sizes_outside_the_rule_are_refused_with_the_fix(model, tmp_path):
     assert not (tmp_path / "bad.onnx").exists()
 
 
+@pytest.mark.parametrize("include_postprocess", [False, True])
+def test_io_binding_runner_gives_the_sessions_outputs_as_torch_tensors(model, tmp_path, include_postprocess):
+    path = export_onnx(model, tmp_path / "model.onnx", 128, 256, include_postprocess=include_postprocess)
+    session = onnxruntime_session(path)
+    pixel_values = torch.randn(2, 3, 128, 320)
+    output = OnnxRuntimeRunner(session)(pixel_values)
+    expected = session.run(None, {"pixel_values": pixel_values.numpy()})[0]
+    assert isinstance(output, torch.Tensor) and output.numpy().dtype == expected.dtype
+    np.testing.assert_array_equal(output.numpy(), expected)
+
+
+def _tensorrt_available() -> bool:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+needs_tensorrt = pytest.mark.skipif(
+    not _tensorrt_available(), reason="TensorRT tests need an NVIDIA GPU and `pip install tensorrt`"
+)
+
+
+@needs_tensorrt
+@pytest.mark.parametrize("fp16", [False, True])
+def test_tensorrt_engine_matches_pytorch(model, tmp_path, fp16):
+    shape = (1, 3, 256, 512)
+    onnx_path = export_onnx(model, tmp_path / "model.onnx", *shape[2:], fp16=fp16, dynamic=False)
+    runner = TensorRTRunner(build_tensorrt_engine(onnx_path, tmp_path / "model.engine", shape))
+    pixel_values = torch.randn(shape)
+    logits = runner(pixel_values.cuda()).float().cpu()
+    with torch.no_grad():
+        reference = model(pixel_values).logits
+    tolerance = 2e-2 if fp16 else 1e-4
+    assert logits.shape == reference.shape
+    assert (logits - reference).abs().max() <= tolerance * reference.abs().max()
+    assert (logits.argmax(1) == reference.argmax(1)).float().mean() > 0.99
+
+
+@needs_tensorrt
+def test_tensorrt_dynamic_engine_takes_shapes_in_its_profile_only(model, tmp_path):
+    onnx_path = export_onnx(model, tmp_path / "model.onnx", 128, 256)
+    engine = build_tensorrt_engine(onnx_path, tmp_path / "model.engine", (1, 3, 128, 256),
+                                   min_input_shape=(1, 3, 64, 64), max_input_shape=(2, 3, 256, 512))
+    runner = TensorRTRunner(engine)
+    pixel_values = torch.randn(2, 3, 192, 320)
+    with torch.no_grad():
+        reference = model(pixel_values).logits
+    logits = runner(pixel_values.cuda()).cpu()
+    assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()
+    with pytest.raises(DabnetZooError, match="does not accept the input shape"):
+        runner(torch.randn(4, 3, 128, 256, device="cuda"))
+    with pytest.raises(DabnetZooError, match="float32 CUDA tensors"):
+        runner(pixel_values)
+
+
 def test_tensorrt_is_reported_clearly_when_missing(tmp_path):
     try:
         import tensorrt  # noqa: F401
     except ImportError:
         with pytest.raises(DabnetZooError, match="TensorRT is not installed"):
             TensorRTRunner(tmp_path / "model.engine")
+        with pytest.raises(DabnetZooError, match="TensorRT is not installed"):
+            build_tensorrt_engine(tmp_path / "model.onnx", tmp_path / "model.engine", (1, 3, 64, 64))
+        assert not (tmp_path / "model.engine").exists()
     else:
-        pytest.skip("tensorrt is installed; the GPU tests cover it")
+        pytest.skip("tensorrt is installed; the TensorRT tests above cover it")

@@ -1,33 +1,43 @@
-"""``dabnet-zoo export onnx``: a model -> an ONNX file with dynamic batch, height and width."""
+"""``dabnet-zoo export onnx|tensorrt``: a model -> an ONNX file (dynamic batch, height and width) or a TensorRT
+engine (one input shape)."""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+from pathlib import Path
 
 EXAMPLES = """examples:
   dabnet-zoo export onnx dabnet_r18_p2 dabnet_r18_p2.onnx
   dabnet-zoo export onnx converted/dabnet_r18_p2.cityscapes p2_fp16_labels.onnx --fp16 --include-postprocess
+  dabnet-zoo export tensorrt dabnet_r18_p2 p2_fp16.engine --fp16 --size 1024x2048    # needs CUDA + tensorrt
 """
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("export", help="export a model for deployment (ONNX)")
+    parser = subparsers.add_parser("export", help="export a model for deployment (ONNX, TensorRT)")
     formats = parser.add_subparsers(dest="format", metavar="FORMAT", required=True)
-    onnx = formats.add_parser(
-        "onnx",
-        help="export to ONNX (dynamic batch, height and width: multiples of 32·P)",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    onnx.add_argument("model", help="zoo name, save_pretrained folder or Hub id")
-    onnx.add_argument("output", help="the .onnx file to write")
-    onnx.add_argument("--dataset", default=None, help="dataset preset for a zoo name (default: cityscapes)")
-    onnx.add_argument("--size", default="1024x2048", help="example input HxW, multiples of 32·P (default 1024x2048)")
-    onnx.add_argument("--include-postprocess", action="store_true",
-                      help="end the graph with resize to the input size + argmax (int32 labels)")
-    onnx.add_argument("--fp16", action="store_true", help="compute in float16 (input/logits stay float32)")
+    onnx = _add_format(formats, "onnx", "export to ONNX (dynamic batch, height and width: multiples of 32·P)",
+                       "the .onnx file to write", "example input HxW, multiples of 32·P (default 1024x2048)")
     onnx.add_argument("--static", action="store_true", help="fix the example shape instead of dynamic axes")
-    onnx.set_defaults(func=run)
+    onnx.set_defaults(func=run_onnx)
+    tensorrt = _add_format(formats, "tensorrt", "build a TensorRT engine (through ONNX) for one input shape",
+                           "the .engine file to write", "input HxW, multiples of 32·P (default 1024x2048)")
+    tensorrt.add_argument("--batch-size", type=int, default=1)
+    tensorrt.set_defaults(func=run_tensorrt)
+
+
+def _add_format(formats: argparse._SubParsersAction, name: str, help: str, output_help: str,
+                size_help: str) -> argparse.ArgumentParser:
+    parser = formats.add_parser(name, help=help, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help="zoo name, save_pretrained folder or Hub id")
+    parser.add_argument("output", help=output_help)
+    parser.add_argument("--dataset", default=None, help="dataset preset for a zoo name (default: cityscapes)")
+    parser.add_argument("--size", type=parse_size, default=(1024, 2048), help=size_help)
+    parser.add_argument("--include-postprocess", action="store_true",
+                        help="end the graph with resize to the input size + argmax (int32 labels)")
+    parser.add_argument("--fp16", action="store_true", help="compute in float16 (input/logits stay float32)")
+    return parser
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -39,12 +49,26 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def run(args: argparse.Namespace) -> int:
+def run_onnx(args: argparse.Namespace) -> int:
     from ..export import export_onnx
     from ..zoo import load_model
 
     model = load_model(args.model, args.dataset)
-    path = export_onnx(model, args.output, *parse_size(args.size), include_postprocess=args.include_postprocess,
+    path = export_onnx(model, args.output, *args.size, include_postprocess=args.include_postprocess,
                        fp16=args.fp16, dynamic=not args.static)
+    print(f"Wrote {path}")
+    return 0
+
+
+def run_tensorrt(args: argparse.Namespace) -> int:
+    from ..export import build_tensorrt_engine, export_onnx, import_tensorrt
+    from ..zoo import load_model
+
+    import_tensorrt()  # fail before the export when TensorRT is missing
+    model = load_model(args.model, args.dataset)
+    with tempfile.TemporaryDirectory(prefix="dabnet-tensorrt-") as workdir:
+        onnx_path = export_onnx(model, Path(workdir) / "model.onnx", *args.size,
+                                include_postprocess=args.include_postprocess, fp16=args.fp16, dynamic=False)
+        path = build_tensorrt_engine(onnx_path, args.output, (args.batch_size, 3, *args.size))
     print(f"Wrote {path}")
     return 0
