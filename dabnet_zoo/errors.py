@@ -34,6 +34,34 @@ class OutputExistsError(DabnetZooError, FileExistsError):
     """An output file already exists and overwriting was not requested."""
 
 
+class RegistryError(DabnetZooError, ValueError):
+    """A registry entry whose fields contradict each other (a bug in this file, caught at import)."""
+
+
+class ResultsError(DabnetZooError, ValueError):
+    """A results file (or dict) that does not follow its schema, or sits in the wrong model's folder."""
+
+
+class RecipeError(DabnetZooError, ValueError):
+    """A recipe file or option that cannot describe a run (unknown keys, wrong types, impossible batch plan)."""
+
+
+class WeightsNotPublishedError(DabnetZooError, LookupError):
+    """No trained weights are published for a variant x dataset."""
+
+
+class WeightsDownloadError(DabnetZooError, OSError):
+    """Published weights could not be fetched (offline, no network, or the Hub refused)."""
+
+
+class WeightsIntegrityError(CheckpointError):
+    """A downloaded weights file does not match the sha256 or size recorded in the registry."""
+
+
+class PublishError(DabnetZooError, OSError):
+    """The Hub refused or could not be reached while pushing."""
+
+
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """Build the message for an unknown name: the name, the closest match and every valid choice."""
     known = sorted(known)
@@ -47,6 +75,13 @@ __all__ = [
     "DabnetZooError",
     "InputError",
     "OutputExistsError",
+    "PublishError",
+    "RecipeError",
+    "RegistryError",
+    "ResultsError",
     "UnknownModelError",
+    "WeightsDownloadError",
+    "WeightsIntegrityError",
+    "WeightsNotPublishedError",
     "unknown_name_message",
 ]

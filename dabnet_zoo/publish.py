@@ -48,7 +48,7 @@ from .cards import (
     render_model_card,
     render_training_card,
 )
-from .errors import DabnetZooError, InputError
+from .errors import InputError, PublishError
 from .presets import DATASETS
 from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
 from .remote_code import REMOTE_CODE_FILES, add_remote_code
@@ -59,10 +59,6 @@ logger = logging.getLogger(__name__)
 
 CONVERSION_FILE = "conversion.json"
 _COPIED = (WEIGHTS_FILE, CONFIG_FILE, PROCESSOR_FILE, CONVERSION_FILE)
-
-
-class PublishError(DabnetZooError, OSError):
-    """The Hub refused or could not be reached while pushing."""
 
 
 @dataclass(frozen=True)

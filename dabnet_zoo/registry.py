@@ -21,7 +21,7 @@ import fnmatch
 import re
 from dataclasses import dataclass, field
 
-from .errors import DabnetZooError, InputError, UnknownModelError, unknown_name_message
+from .errors import InputError, RegistryError, UnknownModelError, unknown_name_message
 from .presets import DATASETS
 
 
@@ -167,10 +167,6 @@ ORIGINS = (ORIGIN_CONVERTED, ORIGIN_TRAINED)
 WEIGHTS_FILE = "model.safetensors"
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class RegistryError(DabnetZooError, ValueError):
-    """A registry entry whose fields contradict each other (a bug in this file, caught at import)."""
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
 
-from .errors import DabnetZooError, OutputExistsError
+from .errors import DabnetZooError, OutputExistsError, ResultsError
 from .registry import split_model_name
 
 logger = logging.getLogger(__name__)
@@ -63,10 +63,6 @@ DEVICES = ("cpu", "cuda")
 LATENCY_STATS = ("median", "p90", "mean")
 
 PathLike = Union[str, os.PathLike]
-
-
-class ResultsError(DabnetZooError, ValueError):
-    """A results file (or dict) that does not follow its schema, or sits in the wrong model's folder."""
 
 
 @dataclass(frozen=True)

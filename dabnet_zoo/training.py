@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import ConcatDataset, Dataset, Sampler
 
 from .convert import rename_original_key
-from .errors import CheckpointError, DabnetZooError
+from .errors import CheckpointError, RecipeError
 from .presets import DATASETS
 from .registry import VARIANTS, split_model_name
 
@@ -62,10 +62,6 @@ OPENMMLAB_URLS = {
 }
 # Keys of ImageNet classification heads that a backbone (features only) does not have: ignored when loading.
 _CLASSIFIER_PREFIXES = ("fc.", "classifier.", "conv_head.", "bn2.", "head.", "global_pool.")
-
-
-class RecipeError(DabnetZooError, ValueError):
-    """A recipe file or option that cannot describe a run (unknown keys, wrong types, impossible batch plan)."""
 
 
 # --------------------------------------------------------------------------------------------------------------

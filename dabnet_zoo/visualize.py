@@ -138,9 +138,7 @@ def _rgb_array(image: Any) -> np.ndarray:
 
 __all__ = [
     "colorize",
-    "cityscapes_label_id_palette",
     "default_palette",
     "get_palette",
     "overlay",
-    "to_cityscapes_label_ids",
 ]

@@ -25,7 +25,12 @@ import logging
 import os
 from pathlib import Path
 
-from .errors import CheckpointError, DabnetZooError
+from .errors import (
+    CheckpointError,
+    WeightsDownloadError,
+    WeightsIntegrityError,
+    WeightsNotPublishedError,
+)
 from .presets import DATASETS
 from .registry import VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
 
@@ -34,18 +39,6 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.json"
 PROCESSOR_FILE = "preprocessor_config.json"
 HUB_FILES = (WEIGHTS_FILE, CONFIG_FILE, PROCESSOR_FILE)
-
-
-class WeightsNotPublishedError(DabnetZooError, LookupError):
-    """No trained weights are published for a variant x dataset."""
-
-
-class WeightsDownloadError(DabnetZooError, OSError):
-    """Published weights could not be fetched (offline, no network, or the Hub refused)."""
-
-
-class WeightsIntegrityError(CheckpointError):
-    """A downloaded weights file does not match the sha256 or size recorded in the registry."""
 
 
 def how_to_get_weights(entry: WeightsEntry) -> str:
