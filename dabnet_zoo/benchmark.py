@@ -62,15 +62,15 @@ def _torch_runner(model, backend: str, precision: str, include_postprocess: bool
     return run
 
 
-def _onnx_runner(model, workdir: Path, size, precision, include_postprocess, device, threads) -> Callable:
+def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, device, threads) -> Callable:
     from .export import OnnxRuntimeRunner, export_onnx, onnxruntime_session
 
     if precision == "bf16":
         raise DabnetZooError("ONNX Runtime backend: choose fp32 or fp16.")
     # A fixed-shape graph, as deployments use: ONNX Runtime's CPU layout optimisations (NCHWc) need static
     # shapes and run about 2x faster at 1024x2048 than on the dynamic-shape export.
-    path = export_onnx(model, workdir / "model.onnx", *size, include_postprocess=include_postprocess,
-                       fp16=precision == "fp16", dynamic=False)
+    path = export_onnx(model, workdir / "model.onnx", *shape[-2:], include_postprocess=include_postprocess,
+                       fp16=precision == "fp16", dynamic=False, batch_size=shape[0])
     return OnnxRuntimeRunner(onnxruntime_session(path, device=device, threads=threads))
 
 
@@ -80,7 +80,7 @@ def _tensorrt_runner(model, workdir: Path, shape, precision, include_postprocess
     if precision == "bf16":
         raise DabnetZooError("TensorRT backend: choose fp32 or fp16.")
     onnx_path = export_onnx(model, workdir / "model.onnx", *shape[-2:], include_postprocess=include_postprocess,
-                            fp16=precision == "fp16", dynamic=False)
+                            fp16=precision == "fp16", dynamic=False, batch_size=shape[0])
     return TensorRTRunner(build_tensorrt_engine(onnx_path, workdir / "model.engine", shape))
 
 
@@ -184,7 +184,7 @@ def run_benchmark(
     pixel_values = torch.randn(shape, device=device)
     with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir, _cuda_settings(device):
         if backend == "onnxruntime":
-            run = _onnx_runner(model, Path(workdir), (height, width), precision, include_postprocess, device, threads)
+            run = _onnx_runner(model, Path(workdir), shape, precision, include_postprocess, device, threads)
         elif backend == "tensorrt":
             run = _tensorrt_runner(model, Path(workdir), shape, precision, include_postprocess)
         else:

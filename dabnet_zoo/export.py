@@ -59,6 +59,7 @@ def export_onnx(
     include_postprocess: bool = False,
     fp16: bool = False,
     dynamic: bool = True,
+    batch_size: int = 1,
 ) -> Path:
     """Export ``model`` to an ONNX file (written atomically) and check it with ``onnx.checker``.
 
@@ -71,7 +72,9 @@ def export_onnx(
         height, width: the example input size; must be multiples of 32·P.
         include_postprocess: end the graph with bilinear resize to the input size and argmax (int32 labels).
         fp16: compute in float16 (input and logits stay float32).
-        dynamic: dynamic batch, height and width (multiples of 32·P); otherwise the example shape is fixed.
+        dynamic: dynamic batch, height and width (multiples of 32·P); otherwise the shape
+            (``batch_size``, 3, ``height``, ``width``) is fixed.
+        batch_size: the batch of a fixed-shape export.
     """
     try:
         import onnx
@@ -84,9 +87,9 @@ def export_onnx(
             f"use e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}."
         )
     # Folded batch norms: runtimes fuse conv + BN themselves, but not the SIM's BN after a sum of two convs.
-    network = fuse_patch_unshuffle(fold_batch_norms(copy.deepcopy(model).eval()))
+    network = fuse_patch_unshuffle(fold_batch_norms(copy.deepcopy(model).eval().cpu()))  # traced on the CPU
     wrapper = _ExportWrapper(network, include_postprocess, torch.float16 if fp16 else torch.float32).eval()
-    example = torch.randn(2 if dynamic else 1, 3, height, width)  # batch 2: size-1 dims get specialised
+    example = torch.randn(2 if dynamic else batch_size, 3, height, width)  # dynamic: size-1 dims get specialised
     dynamic_shapes = None
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=64)
@@ -170,7 +173,7 @@ def import_tensorrt():
     except ImportError:
         raise DabnetZooError(
             "TensorRT is not installed (it needs an NVIDIA GPU and NVIDIA's wheels: pip install tensorrt). "
-            "Use the onnxruntime or compile backends instead."
+            "Without it, deploy with ONNX Runtime (dabnet-zoo export onnx; benchmark --backend onnxruntime)."
         ) from None
     return tensorrt
 

@@ -57,9 +57,10 @@ def test_the_callers_model_is_left_as_it_was(model):
 
 def test_onnxruntime_backend_times_the_exported_graph(model):
     pytest.importorskip("onnxruntime")
-    result = run_benchmark(model, "onnxruntime", 64, 128, warmup=1, iterations=2, progress=False,
+    result = run_benchmark(model, "onnxruntime", 64, 128, batch_size=2, warmup=1, iterations=2, progress=False,
                            include_postprocess=True)
     assert result["backend"] == "onnxruntime" and result["includes_resize_argmax"] is True
+    assert result["batch_size"] == 2 and result["fps"] == pytest.approx(2000 / result["latency_ms"]["mean"])
     assert "onnxruntime" in result["environment"] and result["latency_ms"]["median"] > 0
 
 

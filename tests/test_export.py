@@ -51,6 +51,12 @@ def test_fp16_graph_with_resize_and_argmax_gives_labels(model, tmp_path):
     assert (labels == reference).mean() > 0.99  # float16 flips only near-ties
 
 
+def test_static_export_fixes_the_whole_shape_including_batch(model, tmp_path):
+    session = onnxruntime_session(export_onnx(model, tmp_path / "static.onnx", 128, 256, dynamic=False, batch_size=2))
+    assert session.get_inputs()[0].shape == [2, 3, 128, 256]
+    assert session.get_outputs()[0].shape == [2, model.config.num_labels, 16, 32]
+
+
 def test_sizes_outside_the_rule_are_refused_with_the_fix(model, tmp_path):
     with pytest.raises(DabnetZooError, match=r"not a multiple of 64.*use e\.g\. 192x320"):
         export_onnx(model, tmp_path / "bad.onnx", 130, 300)

@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     onnx.set_defaults(func=run_onnx)
     tensorrt = _add_format(formats, "tensorrt", "build a TensorRT engine (through ONNX) for one input shape",
                            "the .engine file to write", "input HxW, multiples of 32·P (default 1024x2048)")
-    tensorrt.add_argument("--batch-size", type=int, default=1)
+    tensorrt.add_argument("--batch-size", type=int, default=1, help="the engine's batch size (default 1)")
     tensorrt.set_defaults(func=run_tensorrt)
 
 
@@ -68,7 +68,8 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.dataset)
     with tempfile.TemporaryDirectory(prefix="dabnet-tensorrt-") as workdir:
         onnx_path = export_onnx(model, Path(workdir) / "model.onnx", *args.size,
-                                include_postprocess=args.include_postprocess, fp16=args.fp16, dynamic=False)
+                                include_postprocess=args.include_postprocess, fp16=args.fp16, dynamic=False,
+                                batch_size=args.batch_size)
         path = build_tensorrt_engine(onnx_path, args.output, (args.batch_size, 3, *args.size))
     print(f"Wrote {path}")
     return 0
