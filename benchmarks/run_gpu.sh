@@ -24,3 +24,15 @@ if python -c "import onnxruntime as ort, sys; sys.exit('CUDAExecutionProvider' n
 else
   echo "onnxruntime has no CUDA provider here: ONNX Runtime rows skipped (pip install onnxruntime-gpu)" >&2
 fi
+# Cross-check of the TensorRT rows with NVIDIA's own timer, on the same FP16 graph (logs next to the results).
+if command -v trtexec >/dev/null; then
+  mkdir -p benchmarks/results/trtexec
+  typed=$(trtexec --help 2>&1 | grep -q -- "--stronglyTyped" && echo "--stronglyTyped" || true)
+  for model in ${MODELS_TRTEXEC:-dabnet_r18_p2 dabnet_r18_p8 dabnet_effb1}; do
+    onnx="benchmarks/results/trtexec/${model}_fp16_resize-argmax.onnx"
+    dabnet-zoo export onnx "$model" "$onnx" --static --fp16 --include-postprocess --size 1024x2048
+    trtexec --onnx="$onnx" $typed --warmUp=2000 --duration=10 --useSpinWait --noDataTransfers \
+      > "benchmarks/results/trtexec/${model}_fp16_resize-argmax.txt" 2>&1
+    rm -f "$onnx"
+  done
+fi

@@ -21,6 +21,7 @@ import copy
 import os
 import platform
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -117,6 +118,7 @@ def _environment(device: str, threads: int, backend: str) -> tuple[str, dict[str
         environment["cudnn"] = str(torch.backends.cudnn.version())
         environment["cudnn_benchmark"] = "on"
         environment["tf32"] = "off"
+        environment.update(_gpu_state(torch.cuda.current_device()))
     else:
         hardware = _cpu_name()
     environment["cpu"] = _cpu_name()
@@ -124,6 +126,22 @@ def _environment(device: str, threads: int, backend: str) -> tuple[str, dict[str
     if backend == "compile":
         environment["compile_mode"] = _compile_mode(device)
     return hardware, environment
+
+
+def _gpu_state(index: int) -> dict[str, str]:
+    """Driver, clocks and power limit from nvidia-smi (GPU speed depends on them); empty where it is missing."""
+    fields = ("driver_version", "clocks.sm", "clocks.max.sm", "clocks.mem", "power.limit")
+    try:
+        line = subprocess.run(
+            ["nvidia-smi", f"--id={index}", f"--query-gpu={','.join(fields)}", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    values = [value.strip() for value in line.split(",")]
+    if len(values) != len(fields):
+        return {}
+    return {f"gpu_{field.replace('.', '_')}": value for field, value in zip(fields, values)}
 
 
 def _cpu_name() -> str:

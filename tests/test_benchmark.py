@@ -64,6 +64,19 @@ def test_onnxruntime_backend_times_the_exported_graph(model):
     assert "onnxruntime" in result["environment"] and result["latency_ms"]["median"] > 0
 
 
+def test_gpu_driver_and_clocks_come_from_nvidia_smi(tmp_path, monkeypatch):
+    from dabnet_zoo.benchmark import _gpu_state
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert _gpu_state(0) == {}  # no nvidia-smi: nothing recorded, nothing raised
+    fake = tmp_path / "nvidia-smi"
+    fake.write_text('#!/bin/sh\necho "580.65.06, 1980 MHz, 1980 MHz, 2619 MHz, 700.00 W"\n')
+    fake.chmod(0o755)
+    state = _gpu_state(0)
+    assert state["gpu_driver_version"] == "580.65.06" and state["gpu_clocks_max_sm"] == "1980 MHz"
+    assert state["gpu_power_limit"] == "700.00 W" and len(state) == 5
+
+
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
