@@ -29,18 +29,22 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .errors import DabnetZooError
+from .deploy import optimize_for_inference
+from .export import (
+    OnnxRuntimeRunner,
+    TensorRTRunner,
+    build_tensorrt_engine,
+    export_onnx,
+    onnxruntime_session,
+    resize_and_argmax,
+)
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .results import BACKENDS, BENCHMARK_SCHEMA
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-
-
-def _postprocess(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(1)
 
 
 def _compile_mode(device: str) -> str:
@@ -48,8 +52,6 @@ def _compile_mode(device: str) -> str:
 
 
 def _torch_runner(model, backend: str, precision: str, include_postprocess: bool, device: str) -> Callable:
-    from .deploy import optimize_for_inference
-
     dtype = PRECISIONS[precision]
     network = model.to(dtype)  # run_benchmark passes its own copy
     if backend != "eager":
@@ -58,14 +60,12 @@ def _torch_runner(model, backend: str, precision: str, include_postprocess: bool
     @torch.inference_mode()
     def run(pixel_values: torch.Tensor):
         logits = network(pixel_values).logits
-        return _postprocess(logits, pixel_values.shape[-2:]) if include_postprocess else logits
+        return resize_and_argmax(logits, pixel_values.shape[-2:]) if include_postprocess else logits
 
     return run
 
 
 def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, device, threads) -> Callable:
-    from .export import OnnxRuntimeRunner, export_onnx, onnxruntime_session
-
     if precision == "bf16":
         raise DabnetZooError("ONNX Runtime backend: choose fp32 or fp16.")
     # A fixed-shape graph, as deployments and TensorRT engines use: every resize gets constant sizes, so ONNX
@@ -76,8 +76,6 @@ def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, de
 
 
 def _tensorrt_runner(model, workdir: Path, shape, precision, include_postprocess) -> Callable:
-    from .export import TensorRTRunner, build_tensorrt_engine, export_onnx
-
     if precision == "bf16":
         raise DabnetZooError("TensorRT backend: choose fp32 or fp16.")
     onnx_path = export_onnx(model, workdir / "model.onnx", *shape[-2:], include_postprocess=include_postprocess,
@@ -85,19 +83,26 @@ def _tensorrt_runner(model, workdir: Path, shape, precision, include_postprocess
     return TensorRTRunner(build_tensorrt_engine(onnx_path, workdir / "model.engine", shape))
 
 
+# (module, attribute, value while timing on a GPU): cuDNN autotuning, and IEEE float32 for "fp32".
+_GPU_SETTINGS = (
+    (torch.backends.cudnn, "benchmark", True),
+    (torch.backends.cudnn, "allow_tf32", False),
+    (torch.backends.cuda.matmul, "allow_tf32", False),
+)
+
+
 @contextlib.contextmanager
 def _cuda_settings(device: str):
-    """cuDNN autotuning on and TF32 off while timing on a GPU; the caller's settings are restored after."""
-    if device != "cuda":
-        yield
-        return
-    saved = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = (
-        True, False, False)
+    """Apply :data:`_GPU_SETTINGS` while timing on a GPU; the caller's settings are restored after."""
+    saved = [getattr(module, name) for module, name, _ in _GPU_SETTINGS]
+    if device == "cuda":
+        for module, name, value in _GPU_SETTINGS:
+            setattr(module, name, value)
     try:
         yield
     finally:
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+        for (module, name, _), value in zip(_GPU_SETTINGS, saved):
+            setattr(module, name, value)
 
 
 def _environment(device: str, threads: int, backend: str) -> tuple[str, dict[str, str]]:

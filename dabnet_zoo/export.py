@@ -18,6 +18,7 @@ import copy
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,6 +35,11 @@ logger = logging.getLogger(__name__)
 _MAX_SIDE_MULTIPLE = 128  # dynamic height/width up to 128 x 32·P (4096 for P1)
 
 
+def resize_and_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Whole-image labels from 1/8-resolution logits: bilinear resize to ``size``, then argmax over classes."""
+    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(dim=1)
+
+
 class _ExportWrapper(nn.Module):
     """Logits, or resize + argmax, from normalised float32 images; computes in ``dtype``."""
 
@@ -47,8 +53,7 @@ class _ExportWrapper(nn.Module):
         logits = self.model(pixel_values.to(self.dtype), return_dict=False)[0]
         if not self.include_postprocess:
             return logits.float()
-        scores = F.interpolate(logits, size=pixel_values.shape[-2:], mode="bilinear", align_corners=False)
-        return scores.argmax(dim=1).to(torch.int32)
+        return resize_and_argmax(logits, pixel_values.shape[-2:]).to(torch.int32)
 
 
 def export_onnx(
@@ -60,6 +65,7 @@ def export_onnx(
     fp16: bool = False,
     dynamic: bool = True,
     batch_size: int = 1,
+    verify: bool = False,
 ) -> Path:
     """Export ``model`` to an ONNX file (written atomically) and check it with ``onnx.checker``.
 
@@ -75,6 +81,8 @@ def export_onnx(
         dynamic: dynamic batch, height and width (multiples of 32·P); otherwise the shape
             (``batch_size``, 3, ``height``, ``width``) is fixed.
         batch_size: the batch of a fixed-shape export.
+        verify: before the file is written, run it in ONNX Runtime on a random batch and compare with ``model``
+            in PyTorch (:func:`verify_onnx`); a file outside the tolerance is not written.
     """
     try:
         import onnx
@@ -112,10 +120,52 @@ def export_onnx(
         )
         program.save(str(staged))
         onnx.checker.check_model(str(staged))
+        if verify:
+            verification = verify_onnx(model, staged, torch.randn(batch_size, 3, height, width), fp16=fp16)
+            if verification.error > verification.tolerance:
+                raise DabnetZooError(
+                    f"The exported graph does not match PyTorch ({verification}); {output_path} was not written. "
+                    "Please report this with the model name and --size."
+                )
+            logger.info("Verified in ONNX Runtime: %s", verification)
         os.replace(staged, output_path)
     logger.info("Exported %s (%s, %s)", output_path, "fp16" if fp16 else "fp32",
                 "labels" if include_postprocess else "logits")
     return output_path
+
+
+@dataclass(frozen=True)
+class OnnxVerification:
+    """How far ONNX Runtime's output is from PyTorch's on one batch.
+
+    ``error`` is the largest absolute difference relative to the largest reference logit for a logits graph,
+    or the fraction of pixels with another label for a labels graph (near-ties may flip in float16).
+    """
+
+    output: str
+    error: float
+    tolerance: float
+
+    def __str__(self) -> str:
+        what = "max relative difference of the logits" if self.output == "logits" else "fraction of differing labels"
+        return f"{what} {self.error:.1e}, tolerance {self.tolerance:.0e}"
+
+
+_TOLERANCES = {("logits", False): 1e-4, ("logits", True): 2e-2, ("labels", False): 1e-3, ("labels", True): 1e-2}
+
+
+def verify_onnx(model: DabnetForSemanticSegmentation, onnx_path: str | os.PathLike, pixel_values: torch.Tensor,
+                fp16: bool = False) -> OnnxVerification:
+    """Run ``onnx_path`` in ONNX Runtime on the CPU and ``model`` (a copy, in eval mode) in PyTorch on
+    ``pixel_values``; the tolerance is the issue's 1e-4 relative for FP32 logits."""
+    output = OnnxRuntimeRunner(onnxruntime_session(onnx_path))(pixel_values)
+    with torch.inference_mode():
+        logits = copy.deepcopy(model).eval().cpu()(pixel_values).logits
+    if output.dtype == torch.int32:
+        kind, error = "labels", (output != resize_and_argmax(logits, pixel_values.shape[-2:])).float().mean()
+    else:
+        kind, error = "logits", (output - logits).abs().max() / logits.abs().max()
+    return OnnxVerification(kind, float(error), _TOLERANCES[kind, fp16])
 
 
 def onnxruntime_session(onnx_path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
@@ -271,9 +321,12 @@ class TensorRTRunner:
 
 __all__ = [
     "OnnxRuntimeRunner",
+    "OnnxVerification",
     "TensorRTRunner",
     "build_tensorrt_engine",
     "export_onnx",
     "import_tensorrt",
     "onnxruntime_session",
+    "resize_and_argmax",
+    "verify_onnx",
 ]

@@ -64,6 +64,18 @@ def test_onnxruntime_backend_times_the_exported_graph(model):
     assert "onnxruntime" in result["environment"] and result["latency_ms"]["median"] > 0
 
 
+def test_gpu_settings_apply_only_while_timing_and_are_restored_after_errors():
+    from dabnet_zoo.benchmark import _cuda_settings
+
+    before = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32)
+    with pytest.raises(RuntimeError, match="boom"), _cuda_settings("cuda"):
+        assert torch.backends.cudnn.benchmark is True and torch.backends.cudnn.allow_tf32 is False
+        raise RuntimeError("boom")
+    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == before
+    with _cuda_settings("cpu"):
+        assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == before
+
+
 def test_gpu_driver_and_clocks_come_from_nvidia_smi(tmp_path, monkeypatch):
     from dabnet_zoo.benchmark import _gpu_state
 

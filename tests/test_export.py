@@ -16,6 +16,7 @@ from dabnet_zoo.export import (
     build_tensorrt_engine,
     export_onnx,
     onnxruntime_session,
+    verify_onnx,
 )
 from tests.conftest import original_state_dict
 
@@ -55,6 +56,29 @@ def test_static_export_fixes_the_whole_shape_including_batch(model, tmp_path):
     session = onnxruntime_session(export_onnx(model, tmp_path / "static.onnx", 128, 256, dynamic=False, batch_size=2))
     assert session.get_inputs()[0].shape == [2, 3, 128, 256]
     assert session.get_outputs()[0].shape == [2, model.config.num_labels, 16, 32]
+
+
+@pytest.mark.parametrize("include_postprocess, fp16", [(False, False), (True, True)])
+def test_verification_measures_onnx_runtime_against_pytorch(model, tmp_path, include_postprocess, fp16):
+    path = export_onnx(model, tmp_path / "model.onnx", 128, 256, include_postprocess=include_postprocess, fp16=fp16)
+    verification = verify_onnx(model, path, torch.randn(1, 3, 128, 256), fp16=fp16)
+    assert verification.output == ("labels" if include_postprocess else "logits")
+    assert 0 <= verification.error <= verification.tolerance
+    assert verification.tolerance == {(False, False): 1e-4, (True, True): 1e-2}[include_postprocess, fp16]
+
+
+def test_a_graph_that_differs_from_pytorch_is_not_written(model, tmp_path, monkeypatch):
+    from dabnet_zoo import export
+
+    def broken_fusion(network):  # a graph rewrite with a bug: one weight off
+        with torch.no_grad():
+            next(network.parameters()).mul_(1.5)
+        return network
+
+    monkeypatch.setattr(export, "fuse_patch_unshuffle", broken_fusion)
+    with pytest.raises(DabnetZooError, match="does not match PyTorch.*was not written"):
+        export_onnx(model, tmp_path / "model.onnx", 128, 256, verify=True)
+    assert list(tmp_path.iterdir()) == []  # neither the file nor its staging folder
 
 
 def test_sizes_outside_the_rule_are_refused_with_the_fix(model, tmp_path):

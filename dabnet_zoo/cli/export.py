@@ -37,6 +37,8 @@ def _add_format(formats: argparse._SubParsersAction, name: str, help: str, outpu
     parser.add_argument("--include-postprocess", action="store_true",
                         help="end the graph with resize to the input size + argmax (int32 labels)")
     parser.add_argument("--fp16", action="store_true", help="compute in float16 (input/logits stay float32)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip running the ONNX graph in ONNX Runtime against PyTorch before writing")
     return parser
 
 
@@ -55,8 +57,8 @@ def run_onnx(args: argparse.Namespace) -> int:
 
     model = load_model(args.model, args.dataset)
     path = export_onnx(model, args.output, *args.size, include_postprocess=args.include_postprocess,
-                       fp16=args.fp16, dynamic=not args.static)
-    print(f"Wrote {path}")
+                       fp16=args.fp16, dynamic=not args.static, verify=not args.no_verify)
+    print(f"Wrote {path}" + ("" if args.no_verify else " (matches PyTorch in ONNX Runtime; -v shows the error)"))
     return 0
 
 
@@ -69,7 +71,7 @@ def run_tensorrt(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="dabnet-tensorrt-") as workdir:
         onnx_path = export_onnx(model, Path(workdir) / "model.onnx", *args.size,
                                 include_postprocess=args.include_postprocess, fp16=args.fp16, dynamic=False,
-                                batch_size=args.batch_size)
+                                batch_size=args.batch_size, verify=not args.no_verify)
         path = build_tensorrt_engine(onnx_path, args.output, (args.batch_size, 3, *args.size))
     print(f"Wrote {path}")
     return 0
