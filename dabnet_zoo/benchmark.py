@@ -10,8 +10,7 @@ the 1/8-resolution logits. The result records the environment (hardware, version
 number never travels without its setup.
 
 On a GPU, cuDNN autotuning is on (as in the original's latency tool) and ``fp32`` means IEEE float32 (TF32 off,
-in PyTorch and TensorRT alike); ``compile`` uses ``mode="reduce-overhead"``, which replays the network as a CUDA
-graph.
+in PyTorch and TensorRT alike); ``compile`` replays the network as one CUDA graph.
 """
 
 from __future__ import annotations
@@ -47,15 +46,11 @@ from .results import BACKENDS, BENCHMARK_SCHEMA
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-def _compile_mode(device: str) -> str:
-    return "reduce-overhead" if device == "cuda" else "default"
-
-
 def _torch_runner(model, backend: str, precision: str, include_postprocess: bool, device: str) -> Callable:
     dtype = PRECISIONS[precision]
     network = model.to(dtype)  # run_benchmark passes its own copy
     if backend != "eager":
-        network = optimize_for_inference(network, compile=backend == "compile", compile_mode=_compile_mode(device))
+        network = optimize_for_inference(network, compile=backend == "compile", cuda_graphs=device == "cuda")
 
     @torch.inference_mode()
     def run(pixel_values: torch.Tensor):
@@ -92,15 +87,18 @@ _GPU_SETTINGS = (
 
 
 @contextlib.contextmanager
-def _cuda_settings(device: str):
-    """Apply :data:`_GPU_SETTINGS` while timing on a GPU; the caller's settings are restored after."""
+def _timing_settings(device: str, threads: int):
+    """CPU threads, and :data:`_GPU_SETTINGS` on a GPU, while timing; the caller's settings are restored after."""
+    saved_threads = torch.get_num_threads()
     saved = [getattr(module, name) for module, name, _ in _GPU_SETTINGS]
+    torch.set_num_threads(threads)
     if device == "cuda":
         for module, name, value in _GPU_SETTINGS:
             setattr(module, name, value)
     try:
         yield
     finally:
+        torch.set_num_threads(saved_threads)
         for (module, name, _), value in zip(_GPU_SETTINGS, saved):
             setattr(module, name, value)
 
@@ -129,7 +127,7 @@ def _environment(device: str, threads: int, backend: str) -> tuple[str, dict[str
     environment["cpu"] = _cpu_name()
     environment["cpu_count"] = str(os.cpu_count())
     if backend == "compile":
-        environment["compile_mode"] = _compile_mode(device)
+        environment["compile"] = "freezing, CUDA graphs" if device == "cuda" else "freezing"
     return hardware, environment
 
 
@@ -196,16 +194,20 @@ def run_benchmark(
         raise DabnetZooError("--device cuda was requested but CUDA is not available here.")
     if backend == "tensorrt" and device != "cuda":
         raise DabnetZooError("TensorRT runs on CUDA only: pass --device cuda.")
-    threads = threads or torch.get_num_threads()
-    torch.set_num_threads(threads)
     on_gpu = device == "cuda"
+    threads = threads or torch.get_num_threads()
     warmup = warmup if warmup is not None else (50 if on_gpu else 3)
     iterations = iterations if iterations is not None else (500 if on_gpu else 10)
+    if min(batch_size, height, width, threads, iterations) < 1 or warmup < 0:
+        raise DabnetZooError(
+            f"batch size, height, width, threads and iterations must be at least 1 and warm-up at least 0; got "
+            f"batch {batch_size}, {height}x{width}, {threads} threads, {iterations} iterations, warm-up {warmup}."
+        )
 
     model = copy.deepcopy(model).eval().to(device)  # the caller's model is left as it was
     shape = (batch_size, 3, height, width)
     pixel_values = torch.randn(shape, device=device)
-    with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir, _cuda_settings(device):
+    with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir, _timing_settings(device, threads):
         if backend == "onnxruntime":
             run = _onnx_runner(model, Path(workdir), shape, precision, include_postprocess, device, threads)
         elif backend == "tensorrt":

@@ -132,7 +132,7 @@ def optimize_for_inference(
     fold_bn: bool = True,
     channels_last: bool = True,
     compile: bool = False,
-    compile_mode: str | None = None,
+    cuda_graphs: bool = False,
 ) -> DabnetInferenceModel:
     """A faster copy of ``model`` for inference; the original model is left untouched.
 
@@ -143,8 +143,9 @@ def optimize_for_inference(
         compile: wrap the network in ``torch.compile`` with inductor's freezing (weights become constants and
             are pre-packed). The first call compiles (a minute or more on CPU) and each new input shape
             recompiles.
-        compile_mode: ``torch.compile``'s ``mode``; on a GPU ``"reduce-overhead"`` replays the whole network as
-            one CUDA graph, which removes the per-kernel launch cost that dominates at batch 1.
+        cuda_graphs: with ``compile`` on a GPU, replay the whole network as one CUDA graph, which removes the
+            per-kernel launch cost that dominates at batch 1. Each call then returns logits in a buffer that the
+            next call overwrites (clone them to keep them).
     """
     network = copy.deepcopy(model).eval()
     if fold_bn:
@@ -152,10 +153,8 @@ def optimize_for_inference(
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
     if compile:
-        import torch._inductor.config as inductor_config
-
-        inductor_config.freezing = True
-        network = torch.compile(network, mode=compile_mode)
+        # Per-compile inductor options: the process-wide inductor config is left alone.
+        network = torch.compile(network, options={"freezing": True, "triton.cudagraphs": cuda_graphs})
     return DabnetInferenceModel(network, channels_last)
 
 

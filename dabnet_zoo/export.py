@@ -35,6 +35,10 @@ logger = logging.getLogger(__name__)
 _MAX_SIDE_MULTIPLE = 128  # dynamic height/width up to 128 x 32·P (4096 for P1)
 
 
+def _round_up(side: int, multiple: int) -> int:
+    return max(1, -(-side // multiple)) * multiple
+
+
 def resize_and_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Whole-image labels from 1/8-resolution logits: bilinear resize to ``size``, then argmax over classes."""
     return F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(dim=1)
@@ -89,10 +93,12 @@ def export_onnx(
     except ImportError:
         raise DabnetZooError('ONNX export needs onnx and onnxscript: pip install "dabnet-zoo[export]"') from None
     multiple = 32 * model.config.patch_size
-    if height % multiple or width % multiple:
+    if batch_size < 1:
+        raise DabnetZooError(f"Export batch size must be at least 1, got {batch_size}.")
+    if height < 1 or width < 1 or height % multiple or width % multiple:
         raise DabnetZooError(
             f"Export size {height}x{width} is not a multiple of {multiple} (32·P for P={model.config.patch_size}); "
-            f"use e.g. {-(-height // multiple) * multiple}x{-(-width // multiple) * multiple}."
+            f"use e.g. {_round_up(height, multiple)}x{_round_up(width, multiple)}."
         )
     # Folded batch norms: runtimes fuse conv + BN themselves, but not the SIM's BN after a sum of two convs.
     network = fuse_patch_unshuffle(fold_batch_norms(copy.deepcopy(model).eval().cpu()))  # traced on the CPU
@@ -121,7 +127,8 @@ def export_onnx(
         program.save(str(staged))
         onnx.checker.check_model(str(staged))
         if verify:
-            verification = verify_onnx(model, staged, torch.randn(batch_size, 3, height, width), fp16=fp16)
+            random_batch = torch.randn(batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
+            verification = verify_onnx(model, staged, random_batch, fp16=fp16)
             if verification.error > verification.tolerance:
                 raise DabnetZooError(
                     f"The exported graph does not match PyTorch ({verification}); {output_path} was not written. "

@@ -32,7 +32,8 @@ def test_result_records_protocol_and_environment(model):
 @pytest.mark.parametrize(
     "kwargs, message",
     [({"backend": "openvino"}, "Unknown backend"), ({"precision": "int8"}, "Unknown precision"),
-     ({"backend": "tensorrt"}, "CUDA only")],
+     ({"backend": "tensorrt"}, "CUDA only"), ({"iterations": 0}, "at least 1"), ({"batch_size": 0}, "at least 1"),
+     ({"warmup": -1}, "warm-up at least 0")],
 )
 def test_bad_requests_are_refused(model, kwargs, message):
     with pytest.raises(DabnetZooError, match=message):
@@ -64,16 +65,18 @@ def test_onnxruntime_backend_times_the_exported_graph(model):
     assert "onnxruntime" in result["environment"] and result["latency_ms"]["median"] > 0
 
 
-def test_gpu_settings_apply_only_while_timing_and_are_restored_after_errors():
-    from dabnet_zoo.benchmark import _cuda_settings
+def test_timing_settings_apply_only_while_timing_and_are_restored_after_errors():
+    from dabnet_zoo.benchmark import _timing_settings
 
-    before = (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32)
-    with pytest.raises(RuntimeError, match="boom"), _cuda_settings("cuda"):
+    before = (torch.get_num_threads(), torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32)
+    threads = 1 if before[0] > 1 else 2
+    with pytest.raises(RuntimeError, match="boom"), _timing_settings("cuda", threads):
+        assert torch.get_num_threads() == threads
         assert torch.backends.cudnn.benchmark is True and torch.backends.cudnn.allow_tf32 is False
         raise RuntimeError("boom")
-    assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == before
-    with _cuda_settings("cpu"):
-        assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == before
+    assert (torch.get_num_threads(), torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == before
+    with _timing_settings("cpu", threads):
+        assert (torch.backends.cudnn.benchmark, torch.backends.cudnn.allow_tf32) == before[1:]
 
 
 def test_gpu_driver_and_clocks_come_from_nvidia_smi(tmp_path, monkeypatch):
@@ -101,7 +104,7 @@ def test_gpu_protocol_records_its_settings_and_restores_them(model, backend, pre
     environment = result["environment"]
     assert result["device"] == "cuda" and result["hardware"] == torch.cuda.get_device_name()
     assert environment["cudnn_benchmark"] == "on" and environment["tf32"] == "off"
-    assert environment.get("compile_mode") == ("reduce-overhead" if backend == "compile" else None)
+    assert environment.get("compile") == ("freezing, CUDA graphs" if backend == "compile" else None)
     assert torch.backends.cudnn.allow_tf32 == tf32_before
 
 

@@ -66,27 +66,30 @@ def test_compiled_fast_path_keeps_the_outputs():
     assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()
 
 
-def test_compile_mode_reaches_torch_compile(monkeypatch):
+def test_compile_options_reach_torch_compile_without_touching_global_config(monkeypatch):
+    import torch._inductor.config as inductor_config
+
     seen = {}
 
-    def fake_compile(network, mode=None):
-        seen["mode"] = mode
+    def fake_compile(network, options=None):
+        seen["options"] = options
         return network
 
     monkeypatch.setattr(torch, "compile", fake_compile)
     optimize_for_inference(convert_state_dict(original_state_dict("dabnet_effb1"), "dabnet_effb1"),
-                           compile=True, compile_mode="reduce-overhead")
-    assert seen == {"mode": "reduce-overhead"}
+                           compile=True, cuda_graphs=True)
+    assert seen == {"options": {"freezing": True, "triton.cudagraphs": True}}
+    assert inductor_config.freezing is False
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("compile_mode", [None, "reduce-overhead"])
-def test_fast_path_on_a_gpu_keeps_the_outputs(trained_like, compile_mode, monkeypatch):
+@pytest.mark.parametrize("compile, cuda_graphs", [(False, False), (True, True)])
+def test_fast_path_on_a_gpu_keeps_the_outputs(trained_like, compile, cuda_graphs, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare IEEE float32 with IEEE float32
     pixel_values = torch.randn(1, 3, 256, 512)
     with torch.no_grad():
         reference = trained_like(pixel_values).logits
-    fast = optimize_for_inference(trained_like.cuda(), compile=compile_mode is not None, compile_mode=compile_mode)
+    fast = optimize_for_inference(trained_like.cuda(), compile=compile, cuda_graphs=cuda_graphs)
     trained_like.cpu()
     logits = fast(pixel_values.cuda()).logits.cpu()
     assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()

@@ -84,6 +84,10 @@ def test_a_graph_that_differs_from_pytorch_is_not_written(model, tmp_path, monke
 def test_sizes_outside_the_rule_are_refused_with_the_fix(model, tmp_path):
     with pytest.raises(DabnetZooError, match=r"not a multiple of 64.*use e\.g\. 192x320"):
         export_onnx(model, tmp_path / "bad.onnx", 130, 300)
+    with pytest.raises(DabnetZooError, match=r"not a multiple of 64.*use e\.g\. 64x128"):
+        export_onnx(model, tmp_path / "bad.onnx", 0, 128)
+    with pytest.raises(DabnetZooError, match="batch size must be at least 1"):
+        export_onnx(model, tmp_path / "bad.onnx", 128, 128, dynamic=False, batch_size=0)
     assert not (tmp_path / "bad.onnx").exists()
 
 
