@@ -76,6 +76,33 @@ def visible_files(folder: Path, pattern: str) -> list[Path]:
     return sorted(p for p in folder.glob(pattern) if not p.name.startswith(".") and p.is_file())
 
 
+def split_label_files(root: Path, splits: Sequence[str], layout: str, what: str,
+                      exclude_suffix: str | None = None) -> dict[str, list[Path]]:
+    """The ``*.png`` label files in ``ROOT/annotations/<split>``, for every split folder of ``splits`` present.
+
+    Raises :class:`InputError` naming the folder and showing ``layout`` when ``ROOT/annotations`` or every split
+    folder is missing, or when a split folder has no label file (``what`` names them in the message). Warns when
+    a split has no ``ROOT/images/<split>``. Files ending in ``exclude_suffix`` (a converter's own outputs, when
+    they are written beside the inputs) are not inputs.
+    """
+    annotations = require_directory(root / "annotations", layout)
+    present = [split for split in splits if (annotations / split).is_dir()]
+    if not present:
+        raise InputError(f"No split folder ({', '.join(splits)}) in {annotations}. The dataset root must look "
+                         f"like:\n{layout}")
+    files = {}
+    for split in present:
+        labels = [p for p in visible_files(annotations / split, "*.png")
+                  if exclude_suffix is None or not p.name.endswith(exclude_suffix)]
+        if not labels:
+            raise InputError(f"No {what} in {annotations / split}. Expected:\n{layout}")
+        if not (root / "images" / split).is_dir():
+            logger.warning("%s is missing: labels will be prepared, but training also needs the images.",
+                           root / "images" / split)
+        files[split] = labels
+    return files
+
+
 def _temporary_path(output: Path) -> Path:
     return output.with_name(f".{output.name}{PARTIAL_MARKER}{os.getpid()}{output.suffix}")
 
@@ -99,7 +126,7 @@ def _convert_one(task: ConversionTask) -> tuple[Path, str | None, str | None]:
             else:
                 os.replace(temporary, task.output)
         return task.output, note, None
-    except (Exception, SystemExit) as error:  # SystemExit: cityscapesscripts calls sys.exit on bad labels
+    except (Exception, SystemExit) as error:  # SystemExit: a library sys.exit would kill a pool worker
         message = str(error) or type(error).__name__
         return task.output, None, f"{task.source}: {message}"
     finally:
@@ -212,5 +239,6 @@ __all__ = [
     "ConvertFunction",
     "require_directory",
     "run_conversions",
+    "split_label_files",
     "visible_files",
 ]

@@ -59,7 +59,7 @@ def image_to_tensor(image: Any) -> torch.Tensor:
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGB"))
+        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
     array = np.asarray(image)
     if array.ndim == 2:
         array = np.repeat(array[..., None], 3, axis=2)
@@ -73,7 +73,7 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     from PIL import Image
 
     with Image.open(path) as image:
-        return image_to_tensor(image.convert("RGB"))
+        return image_to_tensor(image)
 
 
 def label_to_array(label: Any, source: str = "label") -> np.ndarray:

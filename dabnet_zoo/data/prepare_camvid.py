@@ -36,16 +36,13 @@ Layout, as the original's dataset config expects (``images`` and ``annotations``
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from ..presets import DATASETS
-from .conversion import ConversionSummary, ConversionTask, require_directory, run_conversions, visible_files
-
-logger = logging.getLogger(__name__)
+from .conversion import ConversionSummary, ConversionTask, run_conversions, split_label_files
 
 CAMVID_SPLITS = ("train", "val", "test")
 CAMVID_LAYOUT = """  ROOT/images/{train,val,test}/<name>.png
@@ -62,9 +59,10 @@ def _pack_rgb(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
 
 
-_SORTED_KEYS = np.sort(_pack_rgb(np.array(CAMVID_COLOURS, dtype=np.uint8)))
-_KEY_TO_INDEX = {int(k): i for i, k in enumerate(_pack_rgb(np.array(CAMVID_COLOURS, dtype=np.uint8)))}
-_SORTED_INDICES = np.array([_KEY_TO_INDEX[int(k)] for k in _SORTED_KEYS], dtype=np.uint8)
+# The packed colours in sorted order (for searchsorted) and the class index of each.
+_KEYS = _pack_rgb(np.array(CAMVID_COLOURS, dtype=np.uint8))
+_SORTED_INDICES = np.argsort(_KEYS).astype(np.uint8)
+_SORTED_KEYS = _KEYS[_SORTED_INDICES]
 
 
 def camvid_colours_to_index(rgb: np.ndarray) -> np.ndarray:
@@ -76,12 +74,22 @@ def camvid_colours_to_index(rgb: np.ndarray) -> np.ndarray:
     return np.where(_SORTED_KEYS[position] == keys, _SORTED_INDICES[position], np.uint8(_IGNORE)).astype(np.uint8)
 
 
-def _colour_label_to_train_ids(source: Path, temporary_output: Path) -> None:
+def _colour_label_to_train_ids(source: Path, temporary_output: Path) -> str | None:
     from PIL import Image
 
     with Image.open(source) as label:
+        if label.mode in ("1", "L", "I", "I;16"):  # palette ("P") files are colour labels and are read as such
+            raise InputError(
+                f"expected a colour-coded label, got a single-channel {label.mode} image. Labels that already hold "
+                "class indices (e.g. the SegNet-style 11-class CamVid) must not be converted with the colour table; "
+                "put them in TrainID/<split>/<name>_L_TrainID.png directly if they use the same 11 classes"
+            )
         rgb = np.asarray(label.convert("RGB"))
-    Image.fromarray(camvid_colours_to_index(rgb)).save(temporary_output, format="PNG")
+    train_ids = camvid_colours_to_index(rgb)
+    Image.fromarray(train_ids).save(temporary_output, format="PNG")
+    if (train_ids == _IGNORE).all():
+        return f"{source}: no pixel has one of the 11 CamVid colours, so the whole label is ignored (255)"
+    return None
 
 
 def camvid_output_name(label_name: str) -> str:
@@ -92,19 +100,8 @@ def camvid_output_name(label_name: str) -> str:
 def camvid_tasks(root: str | Path) -> list[ConversionTask]:
     """One task per colour label in ``ROOT/annotations/<split>`` for every split present."""
     root = Path(root)
-    annotations = require_directory(root / "annotations", CAMVID_LAYOUT)
-    splits = [split for split in CAMVID_SPLITS if (annotations / split).is_dir()]
-    if not splits:
-        raise InputError(f"No split folder ({', '.join(CAMVID_SPLITS)}) in {annotations}. The dataset root must "
-                         f"look like:\n{CAMVID_LAYOUT}")
     tasks = []
-    for split in splits:
-        labels = visible_files(annotations / split, "*.png")
-        if not labels:
-            raise InputError(f"No colour label PNGs in {annotations / split}. Expected:\n{CAMVID_LAYOUT}")
-        if not (root / "images" / split).is_dir():
-            logger.warning("%s is missing: labels will be prepared, but training also needs the images.",
-                           root / "images" / split)
+    for split, labels in split_label_files(root, CAMVID_SPLITS, CAMVID_LAYOUT, "colour label PNGs").items():
         out_dir = root / "TrainID" / split
         tasks += [ConversionTask(p, out_dir / camvid_output_name(p.name), _colour_label_to_train_ids) for p in labels]
     return tasks

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .conversion import ConversionSummary, ConversionTask, require_directory, run_conversions, visible_files
+from .conversion import ConversionSummary, ConversionTask, require_directory, run_conversions, split_label_files
 
 logger = logging.getLogger(__name__)
 
@@ -48,23 +48,19 @@ _EXPECTED_10K = 10_000
 _EXPECTED_164K = 123_287
 
 
-def _lookup_table(first_id: int, last_id: int, unused: tuple[int, ...], first_train_id: int,
-                  keep: tuple[int, ...]) -> np.ndarray:
-    """A 256-entry table: used ids in order → first_train_id, first_train_id + 1, …; ``keep`` ids map to
-    themselves; everything else → 255."""
+def _lookup_table(used: list[int], first_train_id: int, keep: int) -> tuple[np.ndarray, np.ndarray]:
+    """A 256-entry table (``used`` ids in order → first_train_id, first_train_id + 1, …; ``keep`` → itself;
+    everything else → 255) and the ids it defines (any other id is "not in the table" and is reported)."""
     table = np.full(256, 255, dtype=np.uint8)
-    used = [i for i in range(first_id, last_id + 1) if i not in unused]
     table[used] = np.arange(first_train_id, first_train_id + len(used))
-    table[list(keep)] = keep
-    return table
+    table[keep] = keep
+    return table, np.array([keep, *used])
 
 
+_USED_IDS_10K = [i for i in range(1, 183) if i not in UNUSED_IDS_10K]
 # 10k: 0 → 0, ids 1..182 without the unused → 1..171.  164k: ids 0..181 without the unused → 0..170, 255 → 255.
-COCO_STUFF10K_TABLE = _lookup_table(1, 182, UNUSED_IDS_10K, first_train_id=1, keep=(0,))
-COCO_STUFF164K_TABLE = _lookup_table(0, 181, UNUSED_IDS_164K, first_train_id=0, keep=(255,))
-# Ids with a defined mapping (anything else is "not in the table" and is reported).
-_KNOWN_10K = np.array([0, *(i for i in range(1, 183) if i not in UNUSED_IDS_10K)])
-_KNOWN_164K = np.array([255, *(i for i in range(182) if i not in UNUSED_IDS_164K)])
+COCO_STUFF10K_TABLE, _KNOWN_10K = _lookup_table(_USED_IDS_10K, first_train_id=1, keep=0)
+COCO_STUFF164K_TABLE, _KNOWN_164K = _lookup_table([i - 1 for i in _USED_IDS_10K], first_train_id=0, keep=255)
 
 
 def remap_coco_stuff(ids: np.ndarray, table: np.ndarray, known: np.ndarray) -> tuple[np.ndarray, int]:
@@ -147,23 +143,11 @@ def coco_stuff10k_tasks(root: str | Path) -> list[ConversionTask]:
 
 def coco_stuff164k_tasks(root: str | Path) -> list[ConversionTask]:
     """One task per stuffthingmap PNG in ``annotations/{train2017,val2017}``; the output sits next to it."""
-    root = Path(root)
-    annotations = require_directory(root / "annotations", COCO_STUFF164K_LAYOUT)
-    splits = [split for split in _SPLITS_164K if (annotations / split).is_dir()]
-    if not splits:
-        raise InputError(f"No {' or '.join(_SPLITS_164K)} folder in {annotations}. The dataset root must look "
-                         f"like:\n{COCO_STUFF164K_LAYOUT}")
-    tasks = []
-    for split in splits:
-        # Our own outputs live in the same folder: never take them as inputs on a re-run.
-        maps = [p for p in visible_files(annotations / split, "*.png") if not p.name.endswith(LABEL_SUFFIX)]
-        if not maps:
-            raise InputError(f"No stuffthingmap PNGs in {annotations / split}. Expected:\n{COCO_STUFF164K_LAYOUT}")
-        if not (root / "images" / split).is_dir():
-            logger.warning("%s is missing: labels will be prepared, but training also needs the images.",
-                           root / "images" / split)
-        tasks += [ConversionTask(p, p.with_name(p.name.split(".", 1)[0] + LABEL_SUFFIX), _stuffthingmap_to_train_ids)
-                  for p in maps]
+    # Our own outputs live in the same folders: never take them as inputs on a re-run.
+    by_split = split_label_files(Path(root), _SPLITS_164K, COCO_STUFF164K_LAYOUT, "stuffthingmap PNGs",
+                                 exclude_suffix=LABEL_SUFFIX)
+    tasks = [ConversionTask(p, p.with_name(p.name.split(".", 1)[0] + LABEL_SUFFIX), _stuffthingmap_to_train_ids)
+             for maps in by_split.values() for p in maps]
     if len(tasks) != _EXPECTED_164K:
         logger.warning("Found %d label maps; the full COCO-Stuff-164k has %d (converting what is there).",
                        len(tasks), _EXPECTED_164K)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from PIL import Image
 
 from dabnet_zoo.cli import prepare as prepare_cli
 from dabnet_zoo.data.prepare_camvid import camvid_colours_to_index, prepare_camvid
-from dabnet_zoo.errors import InputError
+from dabnet_zoo.errors import DabnetZooError, InputError
 
 # The original converter's table, copied from the spec (§11.2), independent of our code.
 SPEC_COLOURS = {
@@ -108,6 +109,22 @@ def test_no_split_folder_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "annotations" / "training").mkdir(parents=True)
     with pytest.raises(InputError, match="train, val, test"):
         prepare_camvid(tmp_path, progress=False)
+
+
+def test_index_labels_are_refused_and_unmatched_colours_reported(tmp_path: Path, caplog) -> None:
+    labels = tmp_path / "annotations" / "train"
+    labels.mkdir(parents=True)
+    Image.fromarray(np.full((4, 4), 3, np.uint8)).save(labels / "index_L.png")  # already class indices
+    with pytest.raises(DabnetZooError, match="index_L.png.*single-channel"):
+        prepare_camvid(tmp_path, progress=False)
+    assert not (tmp_path / "TrainID" / "train" / "index_L_TrainID.png").exists()
+
+    (labels / "index_L.png").unlink()
+    Image.fromarray(np.full((4, 4, 3), (192, 0, 0), np.uint8)).save(labels / "bgr_L.png")  # Sidewalk saved as BGR
+    with caplog.at_level(logging.WARNING):
+        summary = prepare_camvid(tmp_path, progress=False)
+    assert any("bgr_L.png" in note and "11 CamVid colours" in note for note in summary.notes)
+    assert str(tmp_path / "images" / "train") in caplog.text, "a missing image folder is a warning"
 
 
 def test_cli_prepare_runs_the_conversion(tree: Path, capsys) -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 
 from dabnet_zoo.cli import synthetic as synthetic_cli
 from dabnet_zoo.data.prepare_cityscapes import prepare_cityscapes
-from dabnet_zoo.data.synthetic import make_synthetic_cityscapes
+from dabnet_zoo.data.synthetic import is_synthetic_root, make_synthetic_cityscapes
 from dabnet_zoo.errors import InputError
 
 NAME = re.compile(r"^(?P<city>[a-z]+)_(?P<seq>\d{6})_(?P<frame>\d{6})_leftImg8bit\.png$")
@@ -116,8 +116,11 @@ def test_never_writes_into_a_foreign_folder_but_refreshes_its_own(tmp_path: Path
     with pytest.raises(InputError, match="refusing"):
         make_synthetic_cityscapes(foreign, num_train=1, num_val=0, size=(64, 64))
     assert [p.name for p in foreign.iterdir()] == ["thesis.txt"]
+    (foreign / "README.txt").write_text("my own notes")
+    assert not is_synthetic_root(foreign)
 
     own = make_synthetic_cityscapes(tmp_path / "own", num_train=3, num_val=0, size=(64, 64))
+    assert is_synthetic_root(own)
     make_synthetic_cityscapes(own, num_train=1, num_val=0, size=(64, 64))
     assert len(list((own / "leftImg8bit").rglob("*.png"))) == 1, "stale images of the earlier run are removed"
 
