@@ -40,10 +40,11 @@ others waiting.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,7 +54,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .cityscapes import check_submission, find_test_images, write_submission_png, zip_submission
+from .cityscapes import (
+    check_submission,
+    find_test_images,
+    submission_file_name,
+    write_submission_png,
+    zip_submission,
+)
 from .data.datasets import read_image
 from .data.transforms import TestTransform, normalize
 from .errors import DabnetZooError, InputError, OutputExistsError
@@ -64,8 +71,6 @@ from .results import EVAL_METRICS, EVAL_MODES, EVAL_SCHEMA
 
 DEFAULT_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 """The original's ``--aug-test`` ratios (spec §5.3), used by ``mode="ms+flip"``."""
-
-_CITYSCAPES_CLASSES = 19
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -122,12 +127,44 @@ def _resize(scores: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class _Runner:
-    """Runs the model the way the original's ``EncoderDecoder`` does at test time, in any of the three modes."""
+    """Runs the model the way the original's ``EncoderDecoder`` does at test time, in any of the three modes.
 
-    def __init__(self, model: torch.nn.Module, protocol: _Protocol, autocast: Callable[[], Any] | None) -> None:
+    With an accelerator the model is moved to its device and runs under its autocast; without one it stays where
+    it is. Use :meth:`running` around the loop: eval mode, no gradients, the caller's train/eval mode restored.
+    """
+
+    def __init__(self, model: torch.nn.Module, protocol: _Protocol, accelerator: Any) -> None:
+        if accelerator is not None:
+            model.to(accelerator.device)
+        parameter = next((p for p in model.parameters() if p.is_floating_point()), None)
         self.model = model
         self.protocol = protocol
-        self.autocast = autocast
+        self.autocast = None if accelerator is None else accelerator.autocast
+        self.dtype = parameter.dtype if parameter is not None else torch.float32
+        if accelerator is not None:
+            self.device = accelerator.device
+        else:
+            self.device = parameter.device if parameter is not None else torch.device("cpu")
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.model.train(was_training)
+
+    def predict_images(self, images: list[torch.Tensor], sizes: list[tuple[int, int]]) -> list[torch.Tensor]:
+        """Class-index maps of (3, h, w) images at ``sizes``; runs of equal-size images share a forward pass."""
+        predictions: list[torch.Tensor | None] = [None] * len(images)
+        for group in _batches_by_size(images):
+            pixel_values = torch.stack([images[i] for i in group]).to(self.device, dtype=self.dtype,
+                                                                       non_blocking=True)
+            for i, prediction in zip(group, self.predict(pixel_values, [sizes[i] for i in group])):
+                predictions[i] = prediction
+        return predictions
 
     def encode_decode(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """float32 logits resized to the input size (the decode head only; auxiliary heads are not run)."""
@@ -322,10 +359,6 @@ def class_names(model: torch.nn.Module) -> list[str]:
     return [f"{name} ({i})" if seen[name] > 1 else name for i, name in enumerate(names)]
 
 
-def _parameter(model: torch.nn.Module) -> torch.Tensor | None:
-    return next((p for p in model.parameters() if p.is_floating_point()), None)
-
-
 def _prepare_image(image: Any, model: torch.nn.Module, index_name: str) -> torch.Tensor:
     image = torch.as_tensor(image)
     if image.ndim != 3 or image.shape[0] != 3:
@@ -363,26 +396,22 @@ def _batches_by_size(images: list[torch.Tensor]) -> list[list[int]]:
     return groups
 
 
-def _predict_batch(
-    runner: _Runner, model: torch.nn.Module, images: list[torch.Tensor], sizes: list[tuple[int, int]],
-    device: torch.device,
-) -> list[torch.Tensor]:
-    parameter = _parameter(model)
-    dtype = parameter.dtype if parameter is not None else torch.float32
-    predictions: list[torch.Tensor | None] = [None] * len(images)
-    for group in _batches_by_size(images):
-        pixel_values = torch.stack([images[i] for i in group]).to(device, dtype=dtype, non_blocking=True)
-        for i, prediction in zip(group, runner.predict(pixel_values, [sizes[i] for i in group])):
-            predictions[i] = prediction
-    return predictions
-
-
-def _autocast(accelerator: Any) -> Callable[[], Any] | None:
-    return None if accelerator is None else accelerator.autocast
-
-
 def _is_main(accelerator: Any) -> bool:
     return accelerator is None or accelerator.is_main_process
+
+
+def _raise_together(accelerator: Any, error: BaseException | None) -> None:
+    """Raise on every process when any process failed (instead of leaving the others waiting at the next
+    collective). Every process must call it at the same point, failed or not."""
+    if accelerator is None or accelerator.num_processes == 1:
+        if error is not None:
+            raise error
+        return
+    flags = accelerator.gather(torch.tensor([int(error is not None)], device=accelerator.device))
+    if error is not None:
+        raise error
+    if bool(flags.any()):
+        raise InputError("Another process failed; its error message says why.")
 
 
 def _progress(iterable: Any, total: int, enabled: bool, description: str) -> Any:
@@ -401,10 +430,7 @@ def _progress(iterable: Any, total: int, enabled: bool, description: str) -> Any
 _SAMPLE_PREFIX = re.compile(r"^Sample \d+: ")
 
 
-def _run_batch(
-    batch: list[dict[str, Any]], runner: _Runner, model: torch.nn.Module, meter: ConfusionMatrixMeter,
-    dataset: Any, device: torch.device,
-) -> torch.Tensor:
+def _run_batch(batch: list[dict[str, Any]], runner: _Runner, meter: ConfusionMatrixMeter, dataset: Any) -> torch.Tensor:
     """One confusion matrix per sample, ``(B, C, C)`` int64 on the device; raises naming the bad sample."""
     images, labels, names = [], [], []
     for item in batch:
@@ -412,15 +438,15 @@ def _run_batch(
         if "error" in item:
             raise InputError(f"Dataset {name}: {item['error']}")
         sample = item["sample"]
-        images.append(_prepare_image(_field(sample, ("image", "pixel_values"), f"Dataset {name}"), model,
+        images.append(_prepare_image(_field(sample, ("image", "pixel_values"), f"Dataset {name}"), runner.model,
                                      f"Dataset {name}"))
         labels.append(_prepare_label(_field(sample, ("label", "labels"), f"Dataset {name}"), f"Dataset {name}"))
         names.append(name)
-    predictions = _predict_batch(runner, model, images, [tuple(label.shape) for label in labels], device)
+    predictions = runner.predict_images(images, [tuple(label.shape) for label in labels])
     matrices = []
     for prediction, label, name in zip(predictions, labels, names):
         try:
-            matrices.append(meter.confusion_matrices(prediction, label.to(device, non_blocking=True)))
+            matrices.append(meter.confusion_matrices(prediction, label.to(runner.device, non_blocking=True)))
         except InputError as error:
             raise InputError(f"Dataset {name}: {_SAMPLE_PREFIX.sub('', str(error))}") from None
     return torch.cat(matrices)
@@ -490,11 +516,6 @@ def evaluate_model(
     meter = ConfusionMatrixMeter(num_labels, ignore_index=getattr(base, "ignore_index", 255))
     names = class_names(net)
 
-    if accelerator is not None:
-        net.to(accelerator.device)
-    parameter = _parameter(net)
-    device = accelerator.device if accelerator is not None else (
-        parameter.device if parameter is not None else torch.device("cpu"))
     loader = DataLoader(_Indexed(dataset), batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=_collate)
     if accelerator is not None:
@@ -506,16 +527,18 @@ def evaluate_model(
             process_index=accelerator.process_index, split_batches=False, put_on_device=False, rng_types=None,
             dispatch_batches=False, even_batches=True,
         )
-    runner = _Runner(net, protocol, _autocast(accelerator))
-
-    was_training = net.training
-    net.eval()
-    try:
-        with torch.no_grad():
-            for batch in _progress(loader, len(loader), progress and _is_main(accelerator), f"evaluate ({mode})"):
-                _evaluate_batch(batch, runner, net, meter, dataset, device, accelerator, num_labels)
-    finally:
-        net.train(was_training)
+    runner = _Runner(net, protocol, accelerator)
+    with runner.running():
+        for batch in _progress(loader, len(loader), progress and _is_main(accelerator), f"evaluate ({mode})"):
+            error = matrices = None
+            try:
+                matrices = _run_batch(batch, runner, meter, dataset)
+            except DabnetZooError as caught:
+                error = caught
+            _raise_together(accelerator, error)
+            if accelerator is not None:  # drops the samples the sampler repeated to pad the last batch
+                matrices = accelerator.gather_for_metrics(matrices)
+            meter.update_from_confusion_matrices(matrices)
 
     if meter.num_samples != num_samples:  # would mean samples were dropped or counted twice
         raise RuntimeError(f"Evaluated {meter.num_samples} samples of a dataset of {num_samples}; please report this.")
@@ -528,32 +551,6 @@ def evaluate_model(
         "per_category_accuracy": dict(zip(names, (float(v) for v in scores["per_category_accuracy"]))),
         "num_images": meter.num_samples,
     }
-
-
-def _evaluate_batch(
-    batch: list[dict[str, Any]], runner: _Runner, model: torch.nn.Module, meter: ConfusionMatrixMeter,
-    dataset: Any, device: torch.device, accelerator: Any, num_labels: int,
-) -> None:
-    if accelerator is None or accelerator.num_processes == 1:
-        matrices = _run_batch(batch, runner, model, meter, dataset, device)
-        if accelerator is not None:
-            matrices = accelerator.gather_for_metrics(matrices)
-        meter.update_from_confusion_matrices(matrices)
-        return
-    # Every process must join every gather, even the one that met a bad sample: it sends matrices of -1,
-    # which tell the others to stop too, then raises its own error.
-    error = None
-    try:
-        matrices = _run_batch(batch, runner, model, meter, dataset, device)
-    except DabnetZooError as caught:
-        error = caught
-        matrices = torch.full((len(batch), num_labels, num_labels), -1, dtype=torch.int64, device=device)
-    gathered = accelerator.gather_for_metrics(matrices)
-    if error is not None:
-        raise error
-    if gathered.numel() and bool((gathered < 0).any()):
-        raise InputError("Another process stopped on a bad sample; its error message names it.")
-    meter.update_from_confusion_matrices(gathered)
 
 
 def format_results_table(results: dict[str, Any], digits: int = 2) -> str:
@@ -586,8 +583,8 @@ class CityscapesSubmission:
 def _image_paths(images: Any, split: str) -> list[Path]:
     if isinstance(images, (str, os.PathLike)):
         return find_test_images(images, split)
-    files = getattr(_base_dataset(images), "files", None)
-    if files is not None and not isinstance(images, Subset):
+    files = getattr(images, "files", None)
+    if files is not None:
         paths = [Path(entry[0] if isinstance(entry, (tuple, list)) else entry) for entry in files]
     else:
         try:
@@ -600,19 +597,6 @@ def _image_paths(images: Any, split: str) -> list[Path]:
     if not paths:
         raise InputError("No test images to export: the image list is empty.")
     return paths
-
-
-def _raise_together(accelerator: Any, error: BaseException | None) -> None:
-    """Raise on every process when any process failed (instead of leaving the others waiting)."""
-    if accelerator is None or accelerator.num_processes == 1:
-        if error is not None:
-            raise error
-        return
-    flags = accelerator.gather(torch.tensor([int(error is not None)], device=accelerator.device))
-    if error is not None:
-        raise error
-    if bool(flags.any()):
-        raise InputError("Another process failed during the export; its error message says why.")
 
 
 def export_cityscapes_submission(
@@ -660,9 +644,10 @@ def export_cityscapes_submission(
     protocol = _protocol(mode, scales, flip, crop_size, stride)
     net = _unwrap(model, accelerator)
     num_labels = _num_labels(net)
-    if num_labels != _CITYSCAPES_CLASSES:
+    cityscapes_labels = get_dataset_preset("cityscapes").num_labels
+    if num_labels != cityscapes_labels:
         raise InputError(
-            f"The Cityscapes test server expects the {_CITYSCAPES_CLASSES} Cityscapes classes, but the model "
+            f"The Cityscapes test server expects the {cityscapes_labels} Cityscapes classes, but the model "
             f"predicts {num_labels} (config.num_labels)."
         )
     paths = _image_paths(images, split)
@@ -676,31 +661,29 @@ def export_cityscapes_submission(
     files = _ImageFiles(paths, transform)
     shard = Subset(files, range(rank, len(files), world))  # no padding: no image is written twice
     loader = DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=num_workers, collate_fn=_collate)
-    if accelerator is not None:
-        net.to(accelerator.device)
-    parameter = _parameter(net)
-    device = accelerator.device if accelerator is not None else (
-        parameter.device if parameter is not None else torch.device("cpu"))
-    runner = _Runner(net, protocol, _autocast(accelerator))
+    runner = _Runner(net, protocol, accelerator)
 
     error = None
-    was_training = net.training
-    net.eval()
     try:
-        with torch.no_grad():
+        # Before any inference: an existing PNG means another export's folder; refuse it whole, not half-way.
+        # Each process looks at its own images only, so it never sees another process's fresh files.
+        names = [] if overwrite else [submission_file_name(paths[i]) for i in shard.indices]
+        existing = [name for name in names if (png_dir / name).exists()]
+        if existing:
+            raise OutputExistsError(
+                f"{png_dir} already holds {len(existing)} of the submission PNGs (e.g. {existing[0]}). Choose an "
+                "empty output folder or pass overwrite=True."
+            )
+        with runner.running():
             for batch in _progress(loader, len(loader), progress and _is_main(accelerator), f"export ({mode})"):
                 images_ = [_prepare_image(item["image"], net, str(item["path"])) for item in batch]
-                predictions = _predict_batch(runner, net, images_, [item["size"] for item in batch], device)
+                predictions = runner.predict_images(images_, [item["size"] for item in batch])
                 for item, prediction in zip(batch, predictions):
                     write_submission_png(prediction, item["path"], png_dir, overwrite=overwrite)
     except DabnetZooError as caught:
         error = caught
-    finally:
-        net.train(was_training)
-    _raise_together(accelerator, error)
+    _raise_together(accelerator, error)  # also the barrier: every process has written its PNGs
 
-    if accelerator is not None:
-        accelerator.wait_for_everyone()
     error = None
     if _is_main(accelerator):
         try:

@@ -85,9 +85,7 @@ def _to_tensor(value: MapLike, what: str, sample: int) -> torch.Tensor:
             tensor = torch.from_numpy(array)
     if tensor.dtype == torch.bool:
         tensor = tensor.to(torch.uint8)
-    elif tensor.dtype in (torch.uint16, torch.uint32):
-        tensor = tensor.to(torch.int64)
-    elif tensor.dtype == torch.uint64:
+    elif tensor.dtype in (torch.uint16, torch.uint32, torch.uint64):
         tensor = tensor.to(torch.int64)
     if tensor.is_floating_point() or tensor.is_complex():
         raise InputError(
@@ -598,27 +596,6 @@ def mean_iou(
     return meter.compute(nan_to_num=nan_to_num)
 
 
-def confusion_matrices(
-    predictions: MapLike | Sequence[MapLike],
-    labels: MapLike | Sequence[MapLike],
-    num_labels: int,
-    ignore_index: int = 255,
-    reduce_zero_label: bool = False,
-    label_map: Mapping[int, int] | None = None,
-) -> torch.Tensor:
-    """One ``(C, C)`` confusion matrix per sample, stacked to ``(B, C, C)`` int64 on the predictions' device.
-
-    The function form of :meth:`ConfusionMatrixMeter.confusion_matrices`, for distributed evaluation:
-    ``accelerator.gather_for_metrics`` on the result keeps every sample exactly once (it drops the copies a
-    distributed sampler adds to pad the last batch); sum the gathered matrices, or pass them to
-    :meth:`ConfusionMatrixMeter.update_from_confusion_matrices`.
-    """
-    meter = ConfusionMatrixMeter(
-        num_labels, ignore_index=ignore_index, reduce_zero_label=reduce_zero_label, label_map=label_map
-    )
-    return meter.confusion_matrices(predictions, labels)
-
-
 def format_table(results: Mapping[str, Any], class_names: Sequence[str] | None = None, digits: int = 2) -> str:
     """Render per-class IoU and accuracy and the summary as a text table, ×100 with ``digits`` decimals.
 
@@ -648,7 +625,6 @@ def format_table(results: Mapping[str, Any], class_names: Sequence[str] | None =
 __all__ = [
     "ConfusionMatrixMeter",
     "RESULT_KEYS",
-    "confusion_matrices",
     "format_table",
     "joint_histogram",
     "mean_iou",

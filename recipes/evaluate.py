@@ -118,10 +118,10 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
         progress=not args.no_progress and sys.stderr.isatty(),
     )
 
+    if args.format_only and dataset != "cityscapes":  # before loading (perhaps downloading) the model
+        raise InputError(f"--format-only writes the Cityscapes test-server format; got --dataset {dataset}.")
     model = load_model(args.model, dataset)
     if args.format_only:
-        if dataset != "cityscapes":
-            raise InputError(f"--format-only writes the Cityscapes test-server format; got --dataset {dataset}.")
         out = Path(args.out)
         zip_path = Path(args.zip) if args.zip else out.with_name(out.name + ".zip")
         submission = export_cityscapes_submission(

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset, Subset
 from dabnet_zoo import create_config, create_model
 from dabnet_zoo.cityscapes import label_ids_to_train_ids
 from dabnet_zoo.data import TestTransform, create_dataset, make_synthetic_cityscapes, normalize
-from dabnet_zoo.errors import InputError
+from dabnet_zoo.errors import InputError, OutputExistsError
 from dabnet_zoo.evaluation import (
     evaluate_model,
     evaluation_record,
@@ -370,6 +370,21 @@ def test_export_writes_label_ids_of_the_predictions(workdir, model, tmp_path):
         written = Image.open(tmp_path / "png" / f"{path.stem}.png")
         assert written.mode == "P"
         np.testing.assert_array_equal(label_ids_to_train_ids(np.asarray(written)), expected.numpy())
+
+
+def test_export_into_a_used_folder_is_refused_before_writing(workdir, model, tmp_path):
+    """PNGs of an earlier (here: interrupted) export in the folder: refused before any inference, so the folder
+    and the zip stay as they were; overwrite=True redoes it."""
+    root, png, archive = workdir / "test_root", tmp_path / "png", tmp_path / "submission.zip"
+    options = dict(transform=TestTransform(size=INPUT_SIZE), progress=False)
+    export_cityscapes_submission(model, root, png, None, **options)
+    missing = sorted(png.iterdir())[0]
+    missing.unlink()
+    with pytest.raises(OutputExistsError, match=r"holds 2 of the submission PNGs.*overwrite=True"):
+        export_cityscapes_submission(model, root, png, archive, **options)
+    assert not missing.exists() and not archive.exists()
+    export_cityscapes_submission(model, root, png, archive, overwrite=True, **options)
+    assert missing.exists() and archive.exists()
 
 
 def test_export_refuses_a_model_that_is_not_cityscapes(workdir, tmp_path):

@@ -16,7 +16,6 @@ from dabnet_zoo.errors import InputError
 from dabnet_zoo.metrics import (
     RESULT_KEYS,
     ConfusionMatrixMeter,
-    confusion_matrices,
     format_table,
     joint_histogram,
     mean_iou,
@@ -370,7 +369,7 @@ def test_per_sample_matrices_sum_to_the_running_matrix():
         single = ConfusionMatrixMeter(4)
         single.update(pred, label)
         assert torch.equal(matrices[index], single.confusion_matrix)
-    assert torch.equal(confusion_matrices(predictions, labels, num_labels=4), matrices)  # list input, function form
+    assert torch.equal(ConfusionMatrixMeter(4).confusion_matrices(predictions, labels), matrices)  # list input
     meter.update_from_confusion_matrices(matrices)
     assert meter.num_samples == 5
     assert_results_equal(meter.compute(), reference_mean_iou(predictions, labels, 4))
