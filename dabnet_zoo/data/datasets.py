@@ -23,7 +23,6 @@ one-process and multi-process runs, and a resumed run, see identical crops. Call
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -301,20 +300,13 @@ class CityscapesDataset(SegmentationFolderDataset):
     def _load(self, index: int) -> tuple[Any, Any, str]:
         image, label, source = super()._load(index)
         if source.endswith("_gtFine_labelIds.png"):
-            label = _label_ids_to_train_ids()[label.astype(np.intp)]
+            from ..cityscapes import label_ids_to_train_ids  # cityscapesscripts' table, checked for unknown ids
+
+            try:
+                label = label_ids_to_train_ids(label)
+            except InputError as error:
+                raise InputError(f"{source}: {error}") from None
         return image, label, source
-
-
-@functools.lru_cache(maxsize=1)
-def _label_ids_to_train_ids() -> np.ndarray:
-    """cityscapesscripts' id → trainId table as a 256-entry lookup (unknown ids → 255)."""
-    from cityscapesscripts.helpers.labels import labels
-
-    table = np.full(256, 255, dtype=np.uint8)
-    for entry in labels:
-        if 0 <= entry.id < 256:
-            table[entry.id] = entry.trainId if 0 <= entry.trainId < 255 else 255
-    return table
 
 
 CAMVID_READER_LAYOUT = """  ROOT/images/<split>/<name>.png
