@@ -9,7 +9,7 @@ dependencies = ["torch", "timm", "transformers", "safetensors", "huggingface_hub
 
 from dabnet_zoo.registry import HUB_ORGANIZATION as _HUB_ORGANIZATION  # noqa: E402
 from dabnet_zoo.registry import VARIANTS as _VARIANTS  # noqa: E402
-from dabnet_zoo.registry import WEIGHTS as _WEIGHTS  # noqa: E402
+from dabnet_zoo.registry import list_weights as _list_weights  # noqa: E402
 from dabnet_zoo.zoo import create_model as _create_model  # noqa: E402
 
 
@@ -19,7 +19,7 @@ def _entrypoint(name: str):
     def entrypoint(pretrained: bool = False, dataset: str = "cityscapes", **kwargs):
         return _create_model(name, dataset=dataset, pretrained=pretrained, **kwargs).eval()
 
-    published = [entry.dataset for entry in _WEIGHTS.values() if entry.variant == name and entry.published]
+    published = [entry.dataset for entry in _list_weights(name, published=True)]
     entrypoint.__name__ = name
     entrypoint.__doc__ = (
         f"{variant.description}.\n\n"

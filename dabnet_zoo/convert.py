@@ -9,7 +9,6 @@ what is wrong and, where it can tell, which variant and class count the checkpoi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,10 +22,11 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, OutputExistsError
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import DATASETS
 from .registry import VARIANTS, split_model_name
+from .weights import sha256_of
 from .zoo import create_model, create_processor
 
 logger = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ _KEY_RULES: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"^auxiliary_head\.(\d)\.conv_seg\.", r"auxiliary_heads.\1.classifier."),
     )
 )
-# Width of the first context stage, whose SIM's h2l_0 input (width x P²) reveals the patch size.
-_FIRST_STAGE_CHANNELS = {"resnet18_v1c": 64, "efficientnet_b1": 24}
 
 
 def rename_original_key(key: str) -> str | None:
@@ -108,11 +106,12 @@ def identify_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, in
             "Not a DABNet checkpoint of the original project: it has neither 'backbone.backbone.stem.0.weight' "
             "(ResNet-18 v1c) nor 'backbone.backbone.conv_stem.weight' (EfficientNet-B1)."
         )
-    for key in ("backbone.SIM_0.h2l_0.weight", "decode_head.conv_seg.weight"):
+    for key in ("backbone.SIM_0.h2h_0.weight", "backbone.SIM_0.h2l_0.weight", "decode_head.conv_seg.weight"):
         if key not in state_dict:
             raise CheckpointError(f"Checkpoint lacks {key!r}; it is not a complete DABNet segmentor checkpoint.")
-    folded = state_dict["backbone.SIM_0.h2l_0.weight"].shape[1] // _FIRST_STAGE_CHANNELS[context_path]
-    patch_size = round(folded**0.5)
+    # The first SIM's h2h_0 sees the stage's C channels, its h2l_0 the C·P² channels of the folded patches.
+    stage_channels = state_dict["backbone.SIM_0.h2h_0.weight"].shape[1]
+    patch_size = round((state_dict["backbone.SIM_0.h2l_0.weight"].shape[1] / stage_channels) ** 0.5)
     for variant in VARIANTS.values():
         if variant.context_path == context_path and variant.patch_size == patch_size:
             return variant.name, int(state_dict["decode_head.conv_seg.weight"].shape[0])
@@ -182,7 +181,10 @@ def convert_checkpoint(
     """
     checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
     if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
-        raise CheckpointError(f"{output_dir} already exists and is not empty; choose another folder or overwrite.")
+        raise OutputExistsError(
+            f"{output_dir} already exists and is not empty; choose another folder or pass overwrite=True "
+            "(--overwrite)."
+        )
     state_dict, meta = load_original_checkpoint(checkpoint_path)
     model = convert_state_dict(state_dict, variant, dataset)
     arch, dataset = split_model_name(variant, dataset)
@@ -194,7 +196,7 @@ def convert_checkpoint(
         create_processor(dataset).save_pretrained(staging)  # the dataset's test protocol travels with the weights
         provenance = {
             "source_file": checkpoint_path.name,
-            "source_sha256": _sha256(checkpoint_path),
+            "source_sha256": sha256_of(checkpoint_path),
             "variant": arch.name,
             "dataset": dataset,
             "original_meta": {k: meta[k] for k in ("mmseg_version", "mmcv_version", "iter", "epoch") if k in meta},
@@ -221,14 +223,6 @@ def _replace_dir(source: Path, target: Path) -> None:
         backup.rename(target)
         raise
     shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 __all__ = [

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import InputError, RegistryError, UnknownModelError, unknown_name_message
-from .presets import DATASETS
+from .presets import DATASETS, get_dataset_preset
 
 
 @dataclass(frozen=True)
@@ -57,10 +57,6 @@ class Variant:
         context_path: ``resnet18_v1c`` or ``efficientnet_b1`` (see :class:`DabnetConfig`).
         patch_size: the SIM patch size P.
         description: one line for tables and docstrings.
-        num_params: parameters of the inference model (no auxiliary heads) with 19 classes, as counted from the
-            built model (a test recomputes it).
-        gmacs: multiply-accumulates (10^9) of the inference model for one 1024x2048 image (convolutions only,
-            decode head included), as counted with torch's FLOP counter (a test recomputes it).
         paper: results the original README reports, by dataset key.
     """
 
@@ -68,8 +64,6 @@ class Variant:
     context_path: str
     patch_size: int
     description: str
-    num_params: int
-    gmacs: float
     paper: dict[str, PaperResult] = field(default_factory=dict)
 
     @property
@@ -77,15 +71,23 @@ class Variant:
         """Height and width that are multiples of this always run without padding (32·P)."""
         return 32 * self.patch_size
 
+    @property
+    def num_params(self) -> int:
+        """Parameters of the inference model (no auxiliary heads) with Cityscapes' 19 classes."""
+        return WEIGHTS[f"{self.name}.cityscapes"].num_params
 
-def _r18(p: int, num_params: int, gmacs: float, paper: dict[str, PaperResult]) -> Variant:
+    @property
+    def gmacs(self) -> float:
+        """Multiply-accumulates (10^9) of the inference model for one 1024x2048 Cityscapes image."""
+        return WEIGHTS[f"{self.name}.cityscapes"].gmacs
+
+
+def _r18(p: int, paper: dict[str, PaperResult]) -> Variant:
     return Variant(
         name=f"dabnet_r18_p{p}",
         context_path="resnet18_v1c",
         patch_size=p,
         description=f"DABNet-R, ResNet-18 (v1c deep stem) context path, SIM patch size {p}",
-        num_params=num_params,
-        gmacs=gmacs,
         paper=paper,
     )
 
@@ -93,22 +95,20 @@ def _r18(p: int, num_params: int, gmacs: float, paper: dict[str, PaperResult]) -
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in (
-        _r18(1, 16_029_939, 169.7, {"cityscapes": PaperResult(77.4, None, 33.5, _FPS_CITYSCAPES)}),
-        _r18(2, 17_633_523, 164.7, {
+        _r18(1, {"cityscapes": PaperResult(77.4, None, 33.5, _FPS_CITYSCAPES)}),
+        _r18(2, {
             "cityscapes": PaperResult(77.8, 76.1, 34.9, _FPS_CITYSCAPES),
             "coco_stuff10k": PaperResult(29.5, None, 104.6, _FPS_COCO),
             "camvid": PaperResult(74.3, None, 92.2, _FPS_CAMVID),
         }),
-        _r18(4, 24_047_859, 163.5, {"cityscapes": PaperResult(78.1, None, 34.7, _FPS_CITYSCAPES)}),
-        _r18(8, 49_705_203, 163.2, {"cityscapes": PaperResult(78.8, 77.3, 31.1, _FPS_CITYSCAPES)}),
-        _r18(16, 152_334_579, 163.1, {"cityscapes": PaperResult(78.4, None, 21.0, _FPS_CITYSCAPES)}),
+        _r18(4, {"cityscapes": PaperResult(78.1, None, 34.7, _FPS_CITYSCAPES)}),
+        _r18(8, {"cityscapes": PaperResult(78.8, 77.3, 31.1, _FPS_CITYSCAPES)}),
+        _r18(16, {"cityscapes": PaperResult(78.4, None, 21.0, _FPS_CITYSCAPES)}),
         Variant(
             name="dabnet_effb1",
             context_path="efficientnet_b1",
             patch_size=2,
             description="DABNet-E, EfficientNet-B1 context path, SIM patch size 2",
-            num_params=8_852_811,
-            gmacs=63.9,
             paper={
                 "cityscapes": PaperResult(78.7, 77.5, 20.3, _FPS_CITYSCAPES),
                 "coco_stuff10k": PaperResult(32.4, None, 70.8, _FPS_COCO),
@@ -136,8 +136,7 @@ def split_model_name(name: str, dataset: str | None = None) -> tuple[Variant, st
     if tag and dataset and tag != dataset:
         raise InputError(f"Model name {name!r} names dataset {tag!r} but dataset={dataset!r} was passed; drop one.")
     dataset = tag or dataset or "cityscapes"
-    if dataset not in DATASETS:
-        raise UnknownModelError(unknown_name_message("dataset", dataset, DATASETS))
+    get_dataset_preset(dataset)  # an unknown dataset raises, listing the known ones
     return get_variant(arch), dataset
 
 
@@ -148,10 +147,7 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     convention), matched on either the full name or the variant; empty until weights are published.
     """
     if pretrained:
-        return [
-            entry.name for entry in WEIGHTS.values()
-            if entry.published and (fnmatch.fnmatch(entry.name, pattern) or fnmatch.fnmatch(entry.variant, pattern))
-        ]
+        return [entry.name for entry in list_weights(pattern, published=True)]
     return [name for name in VARIANTS if fnmatch.fnmatch(name, pattern)]
 
 
@@ -333,8 +329,8 @@ def list_weights(pattern: str = "*", dataset: str | None = None, published: bool
         dataset: keep only this dataset (an unknown one raises an error listing the known ones).
         published: keep only published (True) or unpublished (False) weights; None keeps both.
     """
-    if dataset is not None and dataset not in DATASETS:
-        raise UnknownModelError(unknown_name_message("dataset", dataset, DATASETS))
+    if dataset is not None:
+        get_dataset_preset(dataset)  # an unknown dataset raises, listing the known ones
     return [
         entry for entry in WEIGHTS.values()
         if (fnmatch.fnmatch(entry.variant, pattern) or fnmatch.fnmatch(entry.name, pattern))

@@ -10,7 +10,7 @@ from .configuration_dabnet import DabnetConfig
 from .image_processing_dabnet import DabnetImageProcessor
 from .errors import CheckpointError, UnknownModelError, unknown_name_message
 from .modeling_dabnet import DabnetForSemanticSegmentation
-from .presets import IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
+from .presets import get_dataset_preset
 from .registry import VARIANTS, get_weights, split_model_name
 
 logger = logging.getLogger(__name__)
@@ -30,15 +30,11 @@ def create_config(name: str, dataset: str | None = None, **overrides: Any) -> Da
     kwargs: dict[str, Any] = {
         "context_path": variant.context_path,
         "patch_size": variant.patch_size,
-        "id2label": preset.id2label,
-        "label2id": {label: i for i, label in preset.id2label.items()},
+        "id2label": preset.id2label,  # the config derives label2id
         "semantic_loss_ignore_index": preset.ignore_index,
-        "image_mean": IMAGENET_MEAN,
-        "image_std": IMAGENET_STD,
     }
     if "num_labels" in overrides:  # a custom class count replaces the preset's names
         kwargs.pop("id2label")
-        kwargs.pop("label2id")
     kwargs.update(overrides)
     return DabnetConfig(**kwargs)
 
@@ -112,8 +108,6 @@ def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
     kwargs: dict[str, Any] = {
         "size": {"height": height, "width": width},
         "keep_ratio": preset.test_keep_ratio,
-        "image_mean": IMAGENET_MEAN,
-        "image_std": IMAGENET_STD,
         "do_reduce_labels": preset.reduce_zero_label,
         "ignore_index": preset.ignore_index,
     }

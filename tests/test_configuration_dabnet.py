@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dabnet_zoo import DabnetConfig
-from dabnet_zoo.configuration_dabnet import CONTEXT_PATH_DEFAULTS, PATCH_SIZES
+from dabnet_zoo.configuration_dabnet import PATCH_SIZES
 
 
 def test_defaults_are_the_original_main_model():
@@ -16,11 +16,13 @@ def test_defaults_are_the_original_main_model():
     assert config.image_mean == (123.675, 116.28, 103.53) and config.image_std == (58.395, 57.12, 57.375)
 
 
-@pytest.mark.parametrize("context_path", list(CONTEXT_PATH_DEFAULTS))
-def test_channel_defaults_follow_the_context_path(context_path):
-    config = DabnetConfig(context_path=context_path)
-    assert config.spatial_channels == CONTEXT_PATH_DEFAULTS[context_path]["spatial_channels"]
-    assert config.sim_channels == CONTEXT_PATH_DEFAULTS[context_path]["sim_channels"]
+@pytest.mark.parametrize(
+    "context_path, spatial_channels, sim_channels",
+    [("resnet18_v1c", (64, 64, 128), (32, 64, 64, 64)), ("efficientnet_b1", (24, 64, 128), (24, 32, 32, 32))],
+)
+def test_channel_defaults_are_the_originals_for_the_context_path(context_path, spatial_channels, sim_channels):
+    config = DabnetConfig(context_path=context_path)  # spec §3.4, §3.7
+    assert (config.spatial_channels, config.sim_channels) == (spatial_channels, sim_channels)
 
 
 @pytest.mark.parametrize(
@@ -47,5 +49,6 @@ def test_save_and_reload_round_trip(tmp_path):
     assert reloaded.spatial_channels == (24, 64, 128) and isinstance(reloaded.sim_channels, tuple)
 
 
-def test_every_patch_size_is_accepted():
+def test_every_patch_size_of_the_paper_is_accepted():
+    assert PATCH_SIZES == (1, 2, 4, 8, 16)
     assert [DabnetConfig(patch_size=p).patch_size for p in PATCH_SIZES] == list(PATCH_SIZES)

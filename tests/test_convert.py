@@ -8,7 +8,7 @@ import torch
 from tests.conftest import original_state_dict
 from transformers import AutoImageProcessor
 
-from dabnet_zoo import CheckpointError, DabnetForSemanticSegmentation, DabnetImageProcessor
+from dabnet_zoo import CheckpointError, DabnetForSemanticSegmentation, DabnetImageProcessor, OutputExistsError
 from dabnet_zoo.convert import (
     convert_checkpoint,
     convert_state_dict,
@@ -112,7 +112,7 @@ def test_existing_output_is_kept_unless_overwrite(original_checkpoint, tmp_path)
     out.mkdir()
     (out / "keep.txt").write_text("user data")
     checkpoint = original_checkpoint("dabnet_effb1")
-    with pytest.raises(CheckpointError, match="not empty"):
+    with pytest.raises(OutputExistsError, match="not empty.*overwrite=True"):
         convert_checkpoint(checkpoint, out, "dabnet_effb1")
     assert (out / "keep.txt").read_text() == "user data"
     convert_checkpoint(checkpoint, out, "dabnet_effb1", overwrite=True)

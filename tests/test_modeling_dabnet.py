@@ -128,9 +128,16 @@ def test_bad_pixel_values_get_a_clear_error(models, pixel_values, fragment):
         models["dabnet_r18_p1"](pixel_values)
 
 
-def test_bad_labels_get_a_clear_error(models):
-    with pytest.raises(ValueError, match="labels must have shape"):
-        models["dabnet_r18_p1"](torch.randn(1, 3, 64, 64), labels=torch.zeros(1, 1, 64, 64, dtype=torch.long))
+@pytest.mark.parametrize(
+    "labels, fragment",
+    [
+        (torch.zeros(1, 1, 64, 64, dtype=torch.long), "labels must have shape"),
+        (torch.zeros(1, 64, 64), "integer class indices"),
+    ],
+)
+def test_bad_labels_get_a_clear_error(models, labels, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        models["dabnet_r18_p1"](torch.randn(1, 3, 64, 64), labels=labels)
 
 
 def test_save_pretrained_round_trip_gives_identical_outputs(models, tmp_path):

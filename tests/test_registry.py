@@ -67,8 +67,6 @@ def test_parameter_count_and_gmacs_match_the_built_model(name, dataset):
         model(torch.empty(1, 3, height, width, device="meta"))
     assert round(counter.get_total_flops() / 2e9, 1) == entry.gmacs
     assert entry.gmacs_input_size == valid_input_size(height, width, variant.patch_size)
-    if dataset == "cityscapes":  # the variant's headline numbers are the Cityscapes entry's
-        assert (variant.num_params, variant.gmacs) == (entry.num_params, entry.gmacs)
 
 
 def test_coco_stuff_164k_numbers_equal_10k():
