@@ -39,10 +39,12 @@ from .registry import (
 )
 from .results import (
     BACKENDS,
+    EVAL_METRICS,
     BenchmarkResult,
     EvaluationResult,
     load_benchmark_results,
     load_evaluation_results,
+    load_training_record,
     write_atomic,
 )
 
@@ -193,6 +195,49 @@ with torch.no_grad():
     outputs = model(pixel_values=inputs["pixel_values"])
 label_map = processor.post_process_semantic_segmentation(outputs, target_sizes=[image.size[::-1]])[0]
 """
+_DETAILS_TABLE = """\
+## Model details
+
+| | |
+|---|---|
+{% for key, value in details %}
+| {{ key }} | {{ value }} |
+{% endfor %}
+"""
+_AUTO_CLASSES_USAGE = """\
+With transformers' Auto classes (`import dabnet_zoo` registers them; without dabnet-zoo, `trust_remote_code=True`
+runs the modules shipped in the repository, which need `timm`):
+
+```python
+import torch
+from PIL import Image
+from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
+
+model = AutoModelForSemanticSegmentation.from_pretrained("{{ hub_repo_id }}"{{ revision_arg }}, trust_remote_code=True)
+processor = AutoImageProcessor.from_pretrained("{{ hub_repo_id }}"{{ revision_arg }}, trust_remote_code=True)
+
+""" + _PREDICT_SNIPPET + """\
+```
+"""
+_PREDICT_CLI = """\
+From the command line (label PNGs, colour maps and overlays):
+
+```bash
+dabnet-zoo predict {{ predict_source }} images/ --out predictions
+```
+
+`outputs.logits` are at 1/8 of the input size; `post_process_semantic_segmentation` resizes them to each image
+and takes the argmax. Labels: {{ label_note }}
+"""
+_LICENCE = """\
+## Licence
+
+Licence of the weights: `{{ license }}`. dabnet-zoo is Apache-2.0, and the original DABNet repository
+(an mmsegmentation fork) carries the Apache License 2.0.
+
+{{ dataset_terms }}
+
+"""
 _PER_CLASS_TABLE = """\
 {% if per_class_rows %}
 
@@ -249,13 +294,9 @@ MODEL_CARD_TEMPLATE = (
 > then `DabnetForSemanticSegmentation.from_pretrained("converted/{{ name }}")`.
 
 {% endif %}
-## Model details
-
-| | |
-|---|---|
-{% for key, value in details %}
-| {{ key }} | {{ value }} |
-{% endfor %}
+"""
+    + _DETAILS_TABLE
+    + """\
 
 ## How to use
 
@@ -285,30 +326,11 @@ model = torch.hub.load("path/to/dabnet-zoo", "{{ variant.name }}", source="local
 ```
 
 {% endif %}
-With transformers' Auto classes (`import dabnet_zoo` registers them; without dabnet-zoo, `trust_remote_code=True`
-runs the modules shipped in the repository, which need `timm`):
-
-```python
-import torch
-from PIL import Image
-from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
-
-model = AutoModelForSemanticSegmentation.from_pretrained("{{ weights.repo_id }}"{{ revision_arg }}, trust_remote_code=True)
-processor = AutoImageProcessor.from_pretrained("{{ weights.repo_id }}"{{ revision_arg }}, trust_remote_code=True)
-
 """
-    + _PREDICT_SNIPPET
+    + _AUTO_CLASSES_USAGE
+    + "\n"
+    + _PREDICT_CLI
     + """\
-```
-
-From the command line (label PNGs, colour maps and overlays):
-
-```bash
-dabnet-zoo predict {{ weights.repo_id }} images/ --out predictions
-```
-
-`outputs.logits` are at 1/8 of the input size; `post_process_semantic_segmentation` resizes them to each image
-and takes the argmax. Labels: {{ label_note }}
 
 ## Training
 
@@ -414,14 +436,8 @@ The original paper reports no speed for {{ variant.name }} on {{ dataset.display
   with measurements on other hardware, backends or precisions.
 {% endif %}
 
-## Licence
-
-Licence of the weights: `{{ weights.license }}`. dabnet-zoo is Apache-2.0, and the original DABNet repository
-(an mmsegmentation fork) carries the Apache License 2.0.
-
-{{ dataset_terms }}
-
 """
+    + _LICENCE
     + _CITATION
 )
 
@@ -447,32 +463,16 @@ TRAINING_CARD_TEMPLATE = (
 {% endif %}
 {{ summary }}
 
-## Model details
-
-| | |
-|---|---|
-{% for key, value in details %}
-| {{ key }} | {{ value }} |
-{% endfor %}
+"""
+    + _DETAILS_TABLE
+    + """\
 
 ## How to use
 
-{% if repo_id %}
-With transformers' Auto classes (`import dabnet_zoo` registers them; without dabnet-zoo, `trust_remote_code=True`
-runs the modules shipped in the repository, which need `timm`):
-
-```python
-import torch
-from PIL import Image
-from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
-
-model = AutoModelForSemanticSegmentation.from_pretrained("{{ repo_id }}", trust_remote_code=True).eval()
-processor = AutoImageProcessor.from_pretrained("{{ repo_id }}", trust_remote_code=True)
-
+{% if hub_repo_id %}
 """
-    + _PREDICT_SNIPPET
+    + _AUTO_CLASSES_USAGE
     + """\
-```
 {% else %}
 The folder holding this card is the run's `save_pretrained` output: `model.safetensors`, `config.json` and the
 image processor used for the evaluation below. With dabnet-zoo installed:
@@ -495,14 +495,9 @@ processor = DabnetImageProcessor.from_pretrained("{{ model_path }}")
 `trust_remote_code=True` users need).
 {% endif %}
 
-From the command line (label PNGs, colour maps and overlays):
-
-```bash
-dabnet-zoo predict {{ repo_id or model_path }} images/ --out predictions
-```
-
-`outputs.logits` are at 1/8 of the input size; `post_process_semantic_segmentation` resizes them to each image
-and takes the argmax. Labels: {{ label_note }}
+"""
+    + _PREDICT_CLI
+    + """\
 
 ## Training
 
@@ -571,16 +566,8 @@ Validations during the run, on the same `{{ val_split }}` images:
   images at {{ eval_size }}; other seeds, hardware or numbers of processes give somewhat different results.
 """
     + _INPUT_SIZES_NOTE
-    + """\
-
-## Licence
-
-Licence of the weights: `{{ license }}`. dabnet-zoo is Apache-2.0, and the original DABNet repository
-(an mmsegmentation fork) carries the Apache License 2.0.
-
-{{ dataset_terms }}
-
-"""
+    + "\n"
+    + _LICENCE
     + _CITATION
 )
 
@@ -611,18 +598,26 @@ def build_card_data(
     library_name: str = "transformers",
 ):
     """The ``ModelCardData`` of a card: front matter, with ``model-index`` from measured evaluations only."""
-    from huggingface_hub import ModelCardData
-
     dataset = DATASETS[entry.dataset]
     eval_results = _eval_results(evaluations, dataset.hub_dataset_id, dataset.display_name)
+    return _card_data(library_name, weights.license, entry.dataset, [dataset.hub_dataset_id], entry.name,
+                      eval_results)
+
+
+def _card_data(library_name: str, license: str, tag: str, datasets: list[str] | None, model_name: str,
+               eval_results: list):
+    """Front matter shared by registry and training cards; ``model-index`` (which needs ``model_name``) only
+    when something was measured."""
+    from huggingface_hub import ModelCardData
+
     return ModelCardData(
         library_name=library_name,
-        license=weights.license,
-        tags=[*TAGS, entry.dataset],
-        datasets=[dataset.hub_dataset_id],
+        license=license,
+        tags=[*TAGS, tag],
+        datasets=datasets,
         metrics=["mean_iou"],
         pipeline_tag="image-segmentation",
-        model_name=entry.name if eval_results else None,
+        model_name=model_name if eval_results else None,
         eval_results=eval_results or None,
     )
 
@@ -706,14 +701,17 @@ def write_model_cards(
 
 
 def stale_model_cards(
-    out_dir: str | os.PathLike = DEFAULT_CARDS_DIR, root: str | os.PathLike = "."
+    out_dir: str | os.PathLike = DEFAULT_CARDS_DIR, root: str | os.PathLike = ".", pattern: str = "*"
 ) -> list[str]:
-    """Names of the registry entries whose card under ``out_dir`` is missing or differs from a fresh render."""
+    """Names of the registry entries matching ``pattern`` whose card under ``out_dir`` is missing or differs from
+    a fresh render."""
+    from .registry import list_weights
+
     stale = []
-    for name in WEIGHTS:
-        path = Path(out_dir) / name / CARD_FILE
-        if not path.is_file() or path.read_text(encoding="utf-8") != render_model_card(name, root=root):
-            stale.append(name)
+    for entry in list_weights(pattern):
+        path = Path(out_dir) / entry.name / CARD_FILE
+        if not path.is_file() or path.read_text(encoding="utf-8") != render_model_card(entry.name, root=root):
+            stale.append(entry.name)
     return stale
 
 
@@ -723,93 +721,6 @@ def stale_model_cards(
 
 SYNTHETIC_DATASET_TYPE = "synthetic-cityscapes-layout"
 """``model-index`` dataset type of the synthetic demo data (no Hub dataset: the data are generated locally)."""
-
-_METRICS = ("mean_iou", "mean_accuracy", "overall_accuracy")
-_FINAL_EVAL_KEYS = ("split", "mode", "num_images", "eval_size", *_METRICS, "per_category_iou")
-_BATCH_KEYS = ("per_device", "num_processes", "accumulation", "global")
-
-
-def validate_training_record(data: Any, source: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Check a ``training.json`` record (``dabnet-zoo/training/v1``, written by ``recipes/train.py``) and return it.
-
-    Raises:
-        ResultsError: not that schema, or listing every problem of the record (missing or unknown keys, wrong
-            types, metrics outside 0..1, a model that is not a zoo name ...), prefixed with ``source``.
-    """
-    from .results import ResultsError, _Checker, _is_date, _is_fraction, _is_int, _is_number, _is_text
-    from .training import TRAINING_KEYS, TRAINING_SCHEMA
-
-    where = str(source) if source is not None else "training record"
-    if not isinstance(data, dict):
-        raise ResultsError(f"{where}: expected a JSON object ({TRAINING_SCHEMA}), got {type(data).__name__}.")
-    if data.get("schema") != TRAINING_SCHEMA:
-        raise ResultsError(f"{where}: unknown schema {data.get('schema')!r}; a training card needs the "
-                           f"{TRAINING_SCHEMA!r} record that recipes/train.py writes (training.json).")
-    check = _Checker(data, TRAINING_SCHEMA, TRAINING_KEYS, where)
-
-    def is_dict(value):
-        return isinstance(value, dict)
-
-    for key in ("model", "variant", "dataset", "recipe", "command"):
-        check.value(key, _is_text, "a non-empty string")
-    check.value("variant", lambda v: v in VARIANTS, f"a variant ({', '.join(VARIANTS)})")
-    check.value("dataset", lambda v: v in DATASETS, f"a dataset ({', '.join(DATASETS)})")
-    check.value("description", lambda v: isinstance(v, str), "a string")
-    for key in ("original_config", "init"):
-        check.value(key, lambda v: v is None or isinstance(v, str), "a string or null")
-    check.value("iterations", lambda v: _is_int(v, 0), "an integer >= 0")
-    check.value("max_iters", lambda v: _is_int(v, 1), "a positive integer")
-    check.mapping("batch", _BATCH_KEYS, lambda v: _is_int(v, 1), "a positive integer")
-    check.value("optimizer", lambda v: is_dict(v) and _is_text(v.get("name")) and _is_number(v.get("lr")),
-                "an object with name and lr")
-    check.value("lr_schedule", is_dict, "an object")
-    check.value("loss_weights", lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_number, v)),
-                "a list of 3 numbers")
-    check.value("mixed_precision", _is_text, "a non-empty string")
-    for key in ("sync_bn", "freeze_bn"):
-        check.value(key, lambda v: isinstance(v, bool), "true or false")
-    check.value("seed", lambda v: _is_int(v, 0), "an integer >= 0")
-    check.value("wall_time_s", lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0")
-    check.value("hardware", lambda v: is_dict(v) and {"device", "name", "num_processes", "num_machines"} <= set(v),
-                "an object with device, name, num_processes and num_machines")
-    check.mapping("software", None, lambda v: isinstance(v, str), "a version string")
-    check.value("evaluations", lambda v: isinstance(v, list) and all(
-        is_dict(e) and _is_int(e.get("iteration"), 0) and all(_is_fraction(e.get(m)) for m in _METRICS) for e in v),
-        "a list of {iteration, mean_iou, mean_accuracy, overall_accuracy} objects with fractions in 0..1")
-    check.value("final_eval", lambda v: v is None or (
-        is_dict(v) and set(v) == set(_FINAL_EVAL_KEYS) and _is_text(v["split"]) and _is_text(v["mode"])
-        and _is_int(v["num_images"], 1) and isinstance(v["eval_size"], list) and len(v["eval_size"]) == 2
-        and all(_is_int(x, 1) for x in v["eval_size"]) and all(_is_fraction(v[m]) for m in _METRICS)
-        and is_dict(v["per_category_iou"])
-        and all(isinstance(k, str) and (x is None or _is_fraction(x)) for k, x in v["per_category_iou"].items())),
-        f"null or an object with exactly {list(_FINAL_EVAL_KEYS)} (metrics and per-class IoU fractions in 0..1)")
-    check.value("resumed_from", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
-                "a list of strings")
-    check.value("outputs", is_dict, "an object")
-    check.value("date", _is_date, "an ISO-8601 date")
-    if not check.problems and data["model"] != f"{data['variant']}.{data['dataset']}":
-        check.problems.append(f"model={data['model']!r} is not variant.dataset ({data['variant']}.{data['dataset']})")
-    check.done()
-    return data
-
-
-def load_training_record(record: dict | str | os.PathLike) -> dict[str, Any]:
-    """A validated training record, from a dict or a ``training.json`` path (see :func:`validate_training_record`)."""
-    import json
-
-    from .results import ResultsError
-
-    if not isinstance(record, (str, os.PathLike)):
-        return validate_training_record(record)
-    path = Path(record)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ResultsError(f"Cannot read the training record {path}: {error}.") from None
-    except ValueError as error:
-        raise ResultsError(f"{path}: not valid JSON ({error}).") from None
-    return validate_training_record(data, path)
-
 
 def is_synthetic_data_root(root: str | os.PathLike) -> bool:
     """Whether ``root`` holds the synthetic scenes of ``dabnet-zoo make-synthetic`` (its README.txt says so)."""
@@ -860,8 +771,6 @@ def render_training_card(
     Raises:
         ResultsError: the record is not a valid ``dabnet-zoo/training/v1`` record (the message lists why).
     """
-    from huggingface_hub import ModelCardData
-
     record = load_training_record(training_record)
     if synthetic is None:
         synthetic = _record_says_synthetic(record)
@@ -881,22 +790,15 @@ def render_training_card(
     if final is not None:
         evaluations.append(EvaluationResult(
             model=record["model"], dataset=record["dataset"], split=final["split"], mode=final["mode"],
-            num_images=final["num_images"], metrics={m: final[m] for m in _METRICS},
+            num_images=final["num_images"], metrics={m: final[m] for m in EVAL_METRICS},
             per_category_iou=final["per_category_iou"], weights=str(model_path or "final"), command=record["command"],
             date=record["date"],
         ))
     eval_results = _eval_results(evaluations, dataset_type, index_name)
     title_data = f"synthetic {dataset.display_name}-layout scenes" if synthetic else dataset.display_name
-    card_data = ModelCardData(
-        library_name=library_name,
-        license=license,
-        tags=[*TAGS, *(("synthetic-data",) if synthetic else (record["dataset"],))],
-        datasets=None if synthetic else [dataset.hub_dataset_id],
-        metrics=["mean_iou"],
-        pipeline_tag="image-segmentation",
-        model_name=f"{variant.name} trained on {title_data}" if eval_results else None,
-        eval_results=eval_results or None,
-    )
+    card_data = _card_data(library_name, license, "synthetic-data" if synthetic else record["dataset"],
+                           None if synthetic else [dataset.hub_dataset_id], f"{variant.name} trained on {title_data}",
+                           eval_results)
 
     batch, hardware = record["batch"], record["hardware"]
     eval_size = _size(*final["eval_size"]) if final is not None else "n/a"
@@ -952,6 +854,7 @@ def render_training_card(
                          "third-party images or labels were used for training or evaluation.")
     else:
         dataset_terms = _DATASET_TERMS[record["dataset"]]
+    folder = Path(model_path).as_posix() if model_path is not None else "path/to/final"
     multiple = variant.input_multiple
     padding_note = ""
     if final is not None and any(side % multiple for side in final["eval_size"]):
@@ -968,8 +871,10 @@ def render_training_card(
         "variant": variant,
         "summary": summary,
         "details": details,
-        "repo_id": repo_id,
-        "model_path": Path(model_path).as_posix() if model_path is not None else "path/to/final",
+        "hub_repo_id": repo_id,
+        "revision_arg": "",
+        "model_path": folder,
+        "predict_source": repo_id or folder,
         "label_note": _label_note(dataset),
         "training_intro": f"Trained with dabnet-zoo's `recipes/train.py` and the recipe `{record['recipe']}`"
                           + (f": {description}." if description else "."),
@@ -981,10 +886,10 @@ def render_training_card(
         "data_name": data_name,
         "final": None if final is None else (
             final["split"], final["mode"], str(final["num_images"]), eval_size,
-            *(_percent(final[m]) for m in _METRICS)),
+            *(_percent(final[m]) for m in EVAL_METRICS)),
         "per_class_header": header,
         "per_class_rows": per_class_rows,
-        "curve": [(str(e["iteration"]), *(_percent(e[m]) for m in _METRICS)) for e in record["evaluations"]],
+        "curve": [(str(e["iteration"]), *(_percent(e[m]) for m in EVAL_METRICS)) for e in record["evaluations"]],
         "val_split": final["split"] if final is not None else "val",
         "domain": _DOMAINS[record["dataset"]],
         "seed": record["seed"],
@@ -1125,7 +1030,9 @@ def _context(
                     "same weights its outputs match the original code's (tested against the original's outputs)."),
         "details": details,
         "registry_repo": weights.repo_id == entry.hub_repo_id,
+        "hub_repo_id": weights.repo_id,
         "revision_arg": f', revision="{weights.revision}"' if weights.revision else "",
+        "predict_source": weights.repo_id,
         "label_note": _label_note(dataset),
         "origin_note": origin_note,
         "converted": converted,
@@ -1154,6 +1061,7 @@ def _context(
         "paper_fps": paper_fps,
         "padding_note": padding_note,
         "domain": _DOMAINS[entry.dataset],
+        "license": weights.license,
         "dataset_terms": _DATASET_TERMS[entry.dataset],
         "paper_title": PAPER_TITLE,
         "bibtex": BIBTEX,
@@ -1210,11 +1118,9 @@ __all__ = [
     "TRAINING_CARD_TEMPLATE",
     "is_synthetic_data_root",
     "is_training_card",
-    "load_training_record",
     "render_model_card",
     "render_training_card",
     "stale_model_cards",
-    "validate_training_record",
     "write_model_cards",
     "write_training_card",
 ]

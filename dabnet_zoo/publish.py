@@ -44,7 +44,6 @@ from .cards import (
     CARD_FILE,
     CardWeights,
     is_training_card,
-    load_training_record,
     render_model_card,
     render_training_card,
 )
@@ -52,8 +51,8 @@ from .errors import InputError, PublishError
 from .presets import DATASETS
 from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
 from .remote_code import REMOTE_CODE_FILES, add_remote_code
-from .results import load_benchmark_results, load_evaluation_results, write_atomic
-from .weights import CONFIG_FILE, PROCESSOR_FILE, sha256_of
+from .results import load_benchmark_results, load_evaluation_results, load_training_record, write_atomic
+from .weights import CONFIG_FILE, PROCESSOR_FILE, config_mismatches, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +129,7 @@ def identify_model(model_dir: str | os.PathLike, repo_id: str, model: str | None
         raise InputError(f"Cannot tell which zoo model {model_dir} holds (no {CONVERSION_FILE}, no training run, and "
                          f"the repo name is not VARIANT.DATASET); pass --model, e.g. --model dabnet_r18_p2.cityscapes.")
     entry = get_weights(model)
-    variant = VARIANTS[entry.variant]
-    expected = {"context_path": variant.context_path, "patch_size": variant.patch_size,
-                "num_labels": DATASETS[entry.dataset].num_labels}
-    found = {"context_path": config.get("context_path"), "patch_size": config.get("patch_size"),
-             "num_labels": len(config["id2label"]) if "id2label" in config else config.get("num_labels")}
-    wrong = [f"{key} {found[key]!r} (expected {expected[key]!r})" for key in expected if found[key] != expected[key]]
+    wrong = config_mismatches(config, entry)
     if wrong:
         raise InputError(f"{model_dir} does not hold {entry.name}: " + ", ".join(wrong)
                          + ". Pass the right --model, or the right folder.")
@@ -272,18 +266,12 @@ def push_folder(
 
 def _upload(staging: str, repo_id: str, private: bool, revision: str | None, message: str):
     from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import OfflineModeIsEnabled
 
     if constants.is_offline_mode():
         raise PublishError(f"Cannot push to {repo_id}: offline mode is on (HF_HUB_OFFLINE=1). Unset it on a machine "
                            "with network access, or use --dry-run to list what would be uploaded.")
-    network_errors: tuple[type[BaseException], ...] = (HfHubHTTPError, OfflineModeIsEnabled, OSError)
-    try:
-        import httpx
-
-        network_errors += (httpx.HTTPError,)
-    except ImportError:  # pragma: no cover - huggingface_hub 1.x+ depends on httpx
-        pass
+    network_errors = (OfflineModeIsEnabled, OSError, *_transport_errors())
     api = HfApi(library_name="dabnet-zoo")
     try:
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
@@ -296,6 +284,20 @@ def _upload(staging: str, repo_id: str, private: bool, revision: str | None, mes
                            "(`hf auth login`) and your rights on the organisation, then retry.") from error
     logger.info("Uploaded to %s: %s", repo_id, getattr(commit, "commit_url", commit))
     return commit
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP client's error base class (a refused connection, a timeout; ``HfHubHTTPError`` derives from it):
+    ``httpx2.HTTPError`` under huggingface_hub 2.x, ``httpx.HTTPError`` under 1.x. Neither is an ``OSError``."""
+    import importlib
+
+    errors = []
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).HTTPError)
+        except ImportError:
+            pass
+    return tuple(errors)
 
 
 def _check_repo_id(repo_id: str) -> None:

@@ -1,7 +1,9 @@
 """The results files that the recipes and the benchmark write and the model cards read: schemas, folders, I/O.
 
 Two JSON schemas, each named by its ``schema`` key, both written only through this module (validated first,
-then written atomically) and read back only through it (unknown schemas or keys are rejected with the file name):
+then written atomically) and read back only through it (unknown schemas or keys are rejected with the file name),
+plus the validator of a third, ``dabnet-zoo/training/v1`` (``training.json`` of ``recipes/train.py``, keys
+:data:`dabnet_zoo.training.TRAINING_KEYS`), which training cards read:
 
 ``dabnet-zoo/eval/v1``: one evaluation of one model on one split (``recipes/evaluate.py``)::
 
@@ -39,13 +41,14 @@ import math
 import os
 import re
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
 
 from .errors import DabnetZooError, OutputExistsError, ResultsError
-from .registry import split_model_name
+from .presets import DATASETS
+from .registry import VARIANTS, split_model_name
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +123,13 @@ class BenchmarkResult:
         return {key: getattr(self, key) for key in _BENCHMARK_KEYS}
 
 
-_EVAL_KEYS = ("schema", "model", "dataset", "split", "mode", "num_images", "metrics", "per_category_iou",
-              "weights", "command", "date")
-_BENCHMARK_KEYS = ("schema", "model", "dataset", "backend", "precision", "device", "hardware", "batch_size",
-                   "height", "width", "includes_resize_argmax", "warmup", "iterations", "latency_ms", "fps",
-                   "environment", "command", "date")
+def _json_keys(record_class: type) -> tuple[str, ...]:
+    """The JSON keys of a record class, in file order: ``schema`` first, then its fields (``source`` is not stored)."""
+    return ("schema", *(f.name for f in fields(record_class) if f.name not in ("schema", "source")))
+
+
+_EVAL_KEYS = _json_keys(EvaluationResult)
+_BENCHMARK_KEYS = _json_keys(BenchmarkResult)
 Result = Union[EvaluationResult, BenchmarkResult]
 
 
@@ -135,14 +140,13 @@ Result = Union[EvaluationResult, BenchmarkResult]
 class _Checker:
     """Collects every problem of one record so the error lists them all at once."""
 
-    def __init__(self, data: Any, schema: str, keys: tuple[str, ...], source: str):
+    def __init__(self, data: Any, schema: str, keys: tuple[str, ...], source: str, written_by: str):
         self.data, self.source, self.problems = data, source, []
         if not isinstance(data, dict):
             raise ResultsError(f"{source}: expected a JSON object for {schema}, got {type(data).__name__}.")
         if data.get("schema") != schema:
             raise ResultsError(
-                f"{source}: unknown schema {data.get('schema')!r}; expected {schema!r}. Write results with "
-                "dabnet_zoo.results (write_evaluation_result / write_benchmark_result)."
+                f"{source}: unknown schema {data.get('schema')!r}; expected {schema!r}, as {written_by} writes it."
             )
         missing = [key for key in keys if key not in data]
         unknown = sorted(set(data) - set(keys))
@@ -219,7 +223,7 @@ def validate_evaluation(data: Any, source: PathLike | None = None) -> Evaluation
             outside 0..1, an unknown mode ...), prefixed with ``source``.
     """
     where = str(source) if source is not None else "evaluation result"
-    check = _Checker(data, EVAL_SCHEMA, _EVAL_KEYS, where)
+    check = _Checker(data, EVAL_SCHEMA, _EVAL_KEYS, where, "dabnet_zoo.results.write_evaluation_result")
     for key in ("model", "dataset", "split", "weights", "command"):
         check.value(key, _is_text, "a non-empty string")
     check.value("mode", _one_of(EVAL_MODES), f"one of {EVAL_MODES}")
@@ -242,7 +246,7 @@ def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkRe
             backend, precision or device, latencies that are not positive, p90 below the median ...).
     """
     where = str(source) if source is not None else "benchmark result"
-    check = _Checker(data, BENCHMARK_SCHEMA, _BENCHMARK_KEYS, where)
+    check = _Checker(data, BENCHMARK_SCHEMA, _BENCHMARK_KEYS, where, "dabnet_zoo.results.write_benchmark_result")
     for key in ("model", "dataset", "hardware", "command"):
         check.value(key, _is_text, "a non-empty string")
     check.value("backend", _one_of(BACKENDS), f"one of {BACKENDS}")
@@ -279,6 +283,69 @@ def validate_result(data: Any, source: PathLike | None = None) -> Result:
         f"{source if source is not None else 'result'}: unknown schema {schema!r}; expected {EVAL_SCHEMA!r} or "
         f"{BENCHMARK_SCHEMA!r}."
     )
+
+
+_FINAL_EVAL_KEYS = ("split", "mode", "num_images", "eval_size", *EVAL_METRICS, "per_category_iou")
+_BATCH_KEYS = ("per_device", "num_processes", "accumulation", "global")
+
+
+def validate_training_record(data: Any, source: PathLike | None = None) -> dict[str, Any]:
+    """Check a ``training.json`` record (``dabnet-zoo/training/v1``, written by ``recipes/train.py``) and return it.
+
+    Raises:
+        ResultsError: not that schema, or listing every problem of the record (missing or unknown keys, wrong
+            types, metrics outside 0..1, a model that is not a zoo name ...), prefixed with ``source``.
+    """
+    from .training import TRAINING_KEYS, TRAINING_SCHEMA
+
+    where = str(source) if source is not None else "training record"
+    check = _Checker(data, TRAINING_SCHEMA, TRAINING_KEYS, where, "recipes/train.py (training.json)")
+
+    def is_dict(value):
+        return isinstance(value, dict)
+
+    for key in ("model", "variant", "dataset", "recipe", "command"):
+        check.value(key, _is_text, "a non-empty string")
+    check.value("variant", lambda v: v in VARIANTS, f"a variant ({', '.join(VARIANTS)})")
+    check.value("dataset", lambda v: v in DATASETS, f"a dataset ({', '.join(DATASETS)})")
+    check.value("description", lambda v: isinstance(v, str), "a string")
+    for key in ("original_config", "init"):
+        check.value(key, lambda v: v is None or isinstance(v, str), "a string or null")
+    check.value("iterations", lambda v: _is_int(v, 0), "an integer >= 0")
+    check.value("max_iters", lambda v: _is_int(v, 1), "a positive integer")
+    check.mapping("batch", _BATCH_KEYS, lambda v: _is_int(v, 1), "a positive integer")
+    check.value("optimizer", lambda v: is_dict(v) and _is_text(v.get("name")) and _is_number(v.get("lr")),
+                "an object with name and lr")
+    check.value("lr_schedule", is_dict, "an object")
+    check.value("loss_weights", lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_number, v)),
+                "a list of 3 numbers")
+    check.value("mixed_precision", _is_text, "a non-empty string")
+    for key in ("sync_bn", "freeze_bn"):
+        check.value(key, lambda v: isinstance(v, bool), "true or false")
+    check.value("seed", lambda v: _is_int(v, 0), "an integer >= 0")
+    check.value("wall_time_s", lambda v: _is_number(v) and v >= 0, "a number of seconds >= 0")
+    check.value("hardware", lambda v: is_dict(v) and {"device", "name", "num_processes", "num_machines"} <= set(v),
+                "an object with device, name, num_processes and num_machines")
+    check.mapping("software", None, lambda v: isinstance(v, str), "a version string")
+    check.value("evaluations", lambda v: isinstance(v, list) and all(
+        is_dict(e) and _is_int(e.get("iteration"), 0) and all(_is_fraction(e.get(m)) for m in EVAL_METRICS)
+        for e in v),
+        "a list of {iteration, mean_iou, mean_accuracy, overall_accuracy} objects with fractions in 0..1")
+    check.value("final_eval", lambda v: v is None or (
+        is_dict(v) and set(v) == set(_FINAL_EVAL_KEYS) and _is_text(v["split"]) and _is_text(v["mode"])
+        and _is_int(v["num_images"], 1) and isinstance(v["eval_size"], list) and len(v["eval_size"]) == 2
+        and all(_is_int(x, 1) for x in v["eval_size"]) and all(_is_fraction(v[m]) for m in EVAL_METRICS)
+        and is_dict(v["per_category_iou"])
+        and all(isinstance(k, str) and (x is None or _is_fraction(x)) for k, x in v["per_category_iou"].items())),
+        f"null or an object with exactly {list(_FINAL_EVAL_KEYS)} (metrics and per-class IoU fractions in 0..1)")
+    check.value("resumed_from", lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
+                "a list of strings")
+    check.value("outputs", is_dict, "an object")
+    check.value("date", _is_date, "an ISO-8601 date")
+    if not check.problems and data["model"] != f"{data['variant']}.{data['dataset']}":
+        check.problems.append(f"model={data['model']!r} is not variant.dataset ({data['variant']}.{data['dataset']})")
+    check.done()
+    return data
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -336,11 +403,15 @@ def write_benchmark_result(path: PathLike, data: dict | BenchmarkResult, overwri
 def read_result(path: PathLike) -> Result:
     """Read and validate one results file of either schema."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ResultsError(f"{path}: not a readable JSON file ({error}).") from None
-    return validate_result(data, path)
+    return validate_result(_read_json(path), path)
+
+
+def load_training_record(record: dict | PathLike) -> dict[str, Any]:
+    """A validated training record, from a dict or a ``training.json`` path (see :func:`validate_training_record`)."""
+    if not isinstance(record, (str, os.PathLike)):
+        return validate_training_record(record)
+    path = Path(record)
+    return validate_training_record(_read_json(path), path)
 
 
 def load_evaluation_results(model: str, root: PathLike = ".") -> list[EvaluationResult]:
@@ -355,11 +426,6 @@ def load_evaluation_results(model: str, root: PathLike = ".") -> list[Evaluation
 def load_benchmark_results(model: str, root: PathLike = ".") -> list[BenchmarkResult]:
     """Every benchmark result of ``model`` under ``<root>/benchmarks/results/<variant>.<dataset>/``."""
     return _load_folder(benchmark_results_dir(model, root), model, BenchmarkResult)
-
-
-def load_results(model: str, root: PathLike = ".") -> tuple[list[EvaluationResult], list[BenchmarkResult]]:
-    """Both kinds of results of ``model``: (evaluations, benchmarks)."""
-    return load_evaluation_results(model, root), load_benchmark_results(model, root)
 
 
 def _folder_name(model: str) -> str:
@@ -387,6 +453,13 @@ def _load_folder(folder: Path, model: str, kind: type) -> list:
             )
         records.append(record)
     return records
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ResultsError(f"{path}: not a readable JSON file ({error}).") from None
 
 
 def _write_json(path: Path, data: dict, overwrite: bool) -> Path:
@@ -434,11 +507,12 @@ __all__ = [
     "evaluation_results_dir",
     "load_benchmark_results",
     "load_evaluation_results",
-    "load_results",
+    "load_training_record",
     "read_result",
     "validate_benchmark",
     "validate_evaluation",
     "validate_result",
+    "validate_training_record",
     "write_benchmark_result",
     "write_evaluation_result",
     "write_atomic",

@@ -187,23 +187,29 @@ def _download(entry: WeightsEntry, filename: str, cache_dir: str | os.PathLike |
         raise WeightsDownloadError(f"Cannot get {where}: the Hub answered {error}. Retry later.") from error
 
 
-def _check_config(path: Path, entry: WeightsEntry) -> None:
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"{CONFIG_FILE} of {entry.hub_repo_id}@{entry.revision} is not readable JSON: {error}")
+def config_mismatches(config: dict, entry: WeightsEntry) -> list[str]:
+    """How a ``config.json`` (as a dict) disagrees with a registry entry's context path, patch size and class
+    count, as ``"key=found (expected value)"`` items; empty when it describes that model."""
     variant = VARIANTS[entry.variant]
     expected = {"context_path": variant.context_path, "patch_size": variant.patch_size,
                 "num_labels": DATASETS[entry.dataset].num_labels}
     found = dict(config)
     if "id2label" in config:
         found["num_labels"] = len(config["id2label"])
-    wrong = {key: found.get(key) for key, value in expected.items() if found.get(key) != value}
+    return [f"{key}={found.get(key)!r} (expected {value!r})" for key, value in expected.items()
+            if found.get(key) != value]
+
+
+def _check_config(path: Path, entry: WeightsEntry) -> None:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{CONFIG_FILE} of {entry.hub_repo_id}@{entry.revision} is not readable JSON: {error}")
+    wrong = config_mismatches(config, entry)
     if wrong:
         raise CheckpointError(
             f"{CONFIG_FILE} of {entry.hub_repo_id}@{entry.revision} does not describe {entry.name}: "
-            + ", ".join(f"{key}={wrong[key]!r} (expected {expected[key]!r})" for key in wrong)
-            + ". The registry entry points at the wrong repo or revision."
+            + ", ".join(wrong) + ". The registry entry points at the wrong repo or revision."
         )
 
 
@@ -223,6 +229,7 @@ __all__ = [
     "WeightsDownloadError",
     "WeightsIntegrityError",
     "WeightsNotPublishedError",
+    "config_mismatches",
     "download_weights",
     "how_to_get_weights",
     "load_state_dict",

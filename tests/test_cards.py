@@ -46,6 +46,16 @@ def test_committed_cards_match_a_fresh_render(tmp_path):
     assert stale_model_cards(COMMITTED, root=REPO) == []
 
 
+def test_edited_or_missing_cards_are_reported_stale(tmp_path):
+    write_model_cards(tmp_path, root=REPO, pattern="dabnet_effb1")
+    assert stale_model_cards(tmp_path, root=REPO, pattern="dabnet_effb1") == []
+    edited = tmp_path / "dabnet_effb1.camvid" / "README.md"
+    edited.write_text(edited.read_text() + "edited by hand\n")
+    (tmp_path / "dabnet_effb1.cityscapes" / "README.md").unlink()
+    assert sorted(stale_model_cards(tmp_path, root=REPO, pattern="dabnet_effb1")) == [
+        "dabnet_effb1.camvid", "dabnet_effb1.cityscapes"]
+
+
 @pytest.mark.parametrize("name", sorted(WEIGHTS))
 def test_committed_cards_parse_back(name):
     text = (COMMITTED / name / "README.md").read_text()
@@ -256,7 +266,7 @@ def test_a_training_record_that_is_not_a_record_is_refused(tmp_path):
     with pytest.raises(ResultsError, match=r"missing keys \['command'\]"):
         render_training_card(record)
     (tmp_path / "training.json").write_text("{not json")
-    with pytest.raises(ResultsError, match="training.json: not valid JSON"):
+    with pytest.raises(ResultsError, match="training.json: not a readable JSON file"):
         render_training_card(tmp_path / "training.json")
     with pytest.raises(ResultsError, match="expected a JSON object"):
         render_training_card([record])
