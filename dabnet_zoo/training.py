@@ -267,9 +267,15 @@ def _validate_recipe(recipe: RecipeConfig) -> None:
         raise RecipeError("Invalid recipe: " + "; ".join(problems) + ".")
 
 
+# Scalar annotations (the text before any ``| None``) → (accepted types, what the message asks for).
+_SCALARS = {"bool": ((bool,), "true or false"), "int": ((int,), "an integer"),
+            "float": ((int, float), "a number"), "str": ((str,), "a string")}
+
+
 def _check_type(value: Any, annotation: Any, where: str) -> Any:
     """Coerce YAML values into the annotated field type, or raise naming the key."""
     text = str(annotation)
+    base = text.split(" | ")[0]
 
     def fail(expected: str) -> RecipeError:
         return RecipeError(f"{where}: expected {expected}, got {value!r}.")
@@ -278,33 +284,22 @@ def _check_type(value: Any, annotation: Any, where: str) -> Any:
         if "None" in text:
             return None
         raise fail(text.replace("typing.", ""))
-    if text.startswith("tuple") or text.startswith("tuple[") or "tuple[" in text:
+    if base.startswith("tuple["):
         if not isinstance(value, (list, tuple)):
             raise fail("a list")
-        element = float if "float" in text.split("|")[0] else int if "int" in text.split("|")[0] else str
-        if "..." not in text and text.split("|")[0].count(",") + 1 != len(value):
-            raise fail(f"a list of {text.split('|')[0].count(',') + 1} values")
-        return tuple(_check_type(v, element.__name__, f"{where}[{i}]") for i, v in enumerate(value))
-    if text.startswith("dict"):
+        element = "float" if "float" in base else "int" if "int" in base else "str"
+        if "..." not in base and base.count(",") + 1 != len(value):
+            raise fail(f"a list of {base.count(',') + 1} values")
+        return tuple(_check_type(v, element, f"{where}[{i}]") for i, v in enumerate(value))
+    if base.startswith("dict"):
         if not isinstance(value, Mapping):
             raise fail("a mapping")
         return dict(value)
-    if text.startswith("bool"):
-        if not isinstance(value, bool):
-            raise fail("true or false")
-        return value
-    if text.startswith("int"):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise fail("an integer")
-        return value
-    if text.startswith("float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise fail("a number")
-        return float(value)
-    if text.startswith("str"):
-        if not isinstance(value, str):
-            raise fail("a string")
-        return value
+    if base in _SCALARS:
+        types, expected = _SCALARS[base]
+        if isinstance(value, bool) != (base == "bool") or not isinstance(value, types):  # YAML true is no number
+            raise fail(expected)
+        return float(value) if base == "float" else value
     return value
 
 
@@ -522,25 +517,17 @@ def _download_openmmlab(name: str) -> tuple[dict[str, torch.Tensor], str]:
     url = OPENMMLAB_URLS[name]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[1]
     if not cached.is_file():
-        cached.parent.mkdir(parents=True, exist_ok=True)
         if _offline():
             raise CheckpointError(_no_weights_message(
                 f"open-mmlab://{name}", f"offline (HF_HUB_OFFLINE is set) and {cached} is not cached; the file is "
                 f"{url}"))
-        try:
-            torch.hub.download_url_to_file(url, str(cached.with_suffix(".partial")), hash_prefix=None, progress=False)
-        except Exception as error:  # noqa: BLE001 -- network errors come in many types
-            cached.with_suffix(".partial").unlink(missing_ok=True)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        try:  # torch.hub writes a temporary file and moves it into place only once its sha256 prefix matches
+            torch.hub.download_url_to_file(url, str(cached), hash_prefix=cached.stem.rsplit("-", 1)[-1],
+                                           progress=False)
+        except Exception as error:  # noqa: BLE001 -- network and hash errors come in many types
             raise CheckpointError(_no_weights_message(f"open-mmlab://{name}",
                                                       f"downloading {url} failed ({error})")) from None
-        os.replace(cached.with_suffix(".partial"), cached)
-    import hashlib
-
-    prefix = cached.stem.rsplit("-", 1)[-1]
-    digest = hashlib.sha256(cached.read_bytes()).hexdigest()
-    if not digest.startswith(prefix):
-        raise CheckpointError(f"{cached} is damaged: its sha256 {digest[:8]}… does not start with {prefix} as its "
-                              "name says; delete it and download again.")
     return _read_state_dict(cached), str(cached)
 
 
@@ -750,23 +737,13 @@ class GlobalBatchSampler(Sampler[list[int]]):
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, epoch]))
         return rng.permutation(self.dataset_size)
 
-    def micro_batches(self, epoch: int, step: int) -> list[list[int]]:
-        """This process's micro-batches (one per accumulation step) of global batch ``step`` of ``epoch``."""
-        order = self.order(epoch)
-        return self._micro_batches(order, step)
-
-    def _micro_batches(self, order: np.ndarray, step: int) -> list[list[int]]:
-        plan, batches = self.plan, []
-        for accumulation_step in range(plan.accumulation):
-            start = step * plan.global_batch_size + (accumulation_step * plan.num_processes + self.process_index) \
-                * plan.per_device
-            batches.append(order[start:start + plan.per_device].tolist())
-        return batches
-
     def __iter__(self) -> Iterator[list[int]]:
-        order = self.order(self.epoch)
+        plan, order = self.plan, self.order(self.epoch)
         for step in range(self.start_step, self.steps_per_epoch):
-            yield from self._micro_batches(order, step)
+            for accumulation_step in range(plan.accumulation):
+                start = step * plan.global_batch_size \
+                    + (accumulation_step * plan.num_processes + self.process_index) * plan.per_device
+                yield order[start:start + plan.per_device].tolist()
 
     def __len__(self) -> int:
         return (self.steps_per_epoch - self.start_step) * self.plan.accumulation

@@ -26,7 +26,7 @@ ADAM_E = {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8, "weigh
 WARMUP = {"warmup_iters": 1000, "warmup_ratio": 0.1}
 NO_WARMUP = {"warmup_iters": 0, "warmup_ratio": 0.1}
 
-# Per dataset: data pipeline, split names, evaluation size and the original's evaluation interval.
+# Per dataset: data pipeline, split names and evaluation size.
 DATA = {
     "cityscapes": dict(train_split="train", val_split="val", scale=[1024, 2048], crop_size=[1024, 1024],
                        eval_size=[1024, 2048]),
@@ -36,6 +36,14 @@ DATA = {
                           eval_size=[640, 640]),
     "coco_stuff164k": dict(train_split="train", val_split="val", scale=[512, 2048], crop_size=[512, 512],
                            eval_size=[640, 640]),
+}
+# Per dataset, the R variants' (per-device batch, global batch, SGD lr, iterations, evaluation/checkpoint
+# interval). E trains with Adam (ADAM_E) and no warm-up everywhere, and on Cityscapes with 4 per GPU (16).
+SCHEDULES = {
+    "cityscapes": (8, 32, 0.025, 80000, 8000),
+    "camvid": (2, 8, 0.025, 10000, 1000),
+    "coco_stuff10k": (8, 32, 0.005, 80000, 8000),
+    "coco_stuff164k": (8, 32, 0.005, 160000, 16000),
 }
 ORIGINAL_CONFIGS = {
     ("dabnet_r18_p2", "cityscapes"): "configs/dabnet/dabnet_r18-d32_in1k-pre_4x8_1024x1024_80k_cityscapes.py",
@@ -56,30 +64,23 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
     effnet = VARIANTS[variant].context_path == "efficientnet_b1"
     notes: list[str] = []
     header: list[str] = []
+    per_device, global_batch, sgd_lr, max_iters, interval = SCHEDULES[dataset]
+    if effnet and dataset == "cityscapes":
+        per_device, global_batch = 4, 16
+    optimizer = ADAM_E if effnet else {**SGD, "lr": sgd_lr}
+    schedule = {"max_iters": max_iters, **(NO_WARMUP if effnet else WARMUP)}
     if dataset == "cityscapes":
-        batch = (4, 16) if effnet else (8, 32)
-        optimizer = ADAM_E if effnet else {**SGD, "lr": 0.025}
-        schedule = {"max_iters": 80000, **(NO_WARMUP if effnet else WARMUP)}
-        interval = 8000
         header.append(f"Reproduces the original's Cityscapes run of {variant} (training log {LOG_NAMES[variant]}).")
         if not effnet and variant != "dabnet_r18_p2":
             notes.append("The original has no config for this patch size: its run used the P2 Cityscapes config "
                          "with the SIM patch size changed (spec §1.1); every hyper-parameter is P2's.")
     elif dataset == "coco_stuff10k":
-        batch = (8, 32)
-        optimizer = ADAM_E if effnet else {**SGD, "lr": 0.005}
-        schedule = {"max_iters": 80000, **(NO_WARMUP if effnet else WARMUP)}
-        interval = 8000
         notes.append("8 images per GPU x 4 GPUs: the '4x4' in the original R config's file name is stale "
                      "(samples_per_gpu=8 wins, spec §9.3).")
         if variant not in ("dabnet_r18_p2", "dabnet_effb1"):
             notes.append("Not trained by the original (only R-P2 and E were): the R-P2 COCO-Stuff-10k recipe "
                          "with this patch size.")
     elif dataset == "coco_stuff164k":
-        batch = (8, 32)
-        optimizer = ADAM_E if effnet else {**SGD, "lr": 0.005}
-        schedule = {"max_iters": 160000, **(NO_WARMUP if effnet else WARMUP)}
-        interval = 16000
         notes.append("The original has this config for R-P2 only, with no log and no result (spec §9.4); "
                      "the number of GPUs is not recorded: 4, as in every other run (global batch 32).")
         if effnet:
@@ -88,10 +89,6 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
         elif variant != "dabnet_r18_p2":
             notes.append("Not in the original: the R-P2 COCO-Stuff-164k recipe with this patch size.")
     else:  # camvid
-        batch = (2, 8)
-        optimizer = ADAM_E if effnet else {**SGD, "lr": 0.025}
-        schedule = {"max_iters": 10000, **(NO_WARMUP if effnet else WARMUP)}
-        interval = 1000
         notes += [
             "The original has no CamVid model config and no log (spec §9.5). From its README: 960x768 crops and "
             "inference, batch 2 per GPU x 4 GPUs, 10k iterations, trained on train+val, evaluated on test.",
@@ -108,7 +105,6 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
     original = ORIGINAL_CONFIGS.get((variant, dataset))
     if original is None and dataset == "cityscapes":
         original = (ORIGINAL_CONFIGS[("dabnet_r18_p2", "cityscapes")] + " (with the SIM patch size changed)")
-    per_device, global_batch = batch
     recipe = {
         "description": f"{variant} on {dataset}: the original DABNet training recipe"
                        + (" (partly assumed: see notes)" if dataset == "camvid" or original is None else ""),

@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from dabnet_zoo import create_model, create_processor
     from dabnet_zoo.evaluation import evaluate_model
+    from dabnet_zoo.results import write_atomic
     from dabnet_zoo.training import (
         RESOLVED_CONFIG_FILE, TRAINING_RESULTS_FILE, TRAINING_SCHEMA, CheckpointManager, GlobalBatchSampler,
         RecipeError, TrainingState, convert_sync_batchnorm, create_optimizer, create_scheduler, create_train_dataset,
@@ -190,12 +191,6 @@ def main(argv: list[str] | None = None) -> int:
     elif checkpoints.latest() is not None:
         raise RecipeError(f"{output_dir} already holds checkpoints ({checkpoints.latest().name}); pass --resume to "
                           "continue that run, or choose another --output-dir.")
-    command = shlex.join([os.path.basename(sys.executable), *sys.argv])
-    if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        text = dump_recipe(recipe, f"Resolved recipe of this run (from {config_path}).\nCommand: {command}")
-        (output_dir / f".{RESOLVED_CONFIG_FILE}.partial").write_text(text)
-        os.replace(output_dir / f".{RESOLVED_CONFIG_FILE}.partial", output_dir / RESOLVED_CONFIG_FILE)
     logger.info("Training %s from %s on %d process(es) (%s, mixed precision %s): %s", recipe.name, config_path,
                 accelerator.num_processes, accelerator.device, accelerator.mixed_precision, plan.describe())
 
@@ -248,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         generator=torch.Generator().manual_seed(recipe.seed),  # keeps the global RNG untouched by the loader
     )
 
+    # Written once the run is set up: a start that fails (no data, no weights) leaves no run folder behind.
+    command = shlex.join([os.path.basename(sys.executable), *sys.argv])
+    if accelerator.is_main_process:
+        write_atomic(output_dir / RESOLVED_CONFIG_FILE,
+                     dump_recipe(recipe, f"Resolved recipe of this run (from {config_path}).\nCommand: {command}"))
     if accelerator.is_main_process and report_to:
         accelerator.init_trackers(recipe.name, config=_flat_hparams({**recipe.to_dict(), "batch_plan": plan.to_dict()}))
 
@@ -260,14 +260,17 @@ def main(argv: list[str] | None = None) -> int:
     if resume_from is not None and accelerator.is_main_process and log_path.is_file():
         # Drop what was logged after the checkpoint (a crashed run got further): those iterations run again.
         kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["iteration"] <= state.step]
-        log_path.write_text("".join(line + "\n" for line in kept))
+        write_atomic(log_path, "".join(line + "\n" for line in kept))
+
+    def train_mode() -> None:  # model.train() puts every batch-norm layer in training mode again
+        model.train()
+        if recipe.freeze_bn:
+            freeze_batch_norm(model)
 
     def evaluate(step: int) -> dict:
         results = evaluate_model(accelerator.unwrap_model(model), val_dataset, accelerator=accelerator,
                                  num_workers=min(recipe.data.num_workers, 2), progress=False)
-        model.train()
-        if recipe.freeze_bn:
-            freeze_batch_norm(model)
+        train_mode()  # evaluate_model restores train() mode, which unfreezes batch norm
         record = {"iteration": step, **{k: results[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy")}}
         state.evaluations.append(record)
         logger.info("Iteration %d: mIoU %.4f, mAcc %.4f, aAcc %.4f on %d %s images", step, results["mean_iou"],
@@ -282,9 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("Checkpoint %s", path)
 
     # ---- Loop -------------------------------------------------------------------------------------------------
-    model.train()
-    if recipe.freeze_bn:
-        freeze_batch_norm(model)
+    train_mode()
     final_results = None
     if args.eval_at_start and state.step == 0 and not state.evaluations:
         evaluate(0)
@@ -302,11 +303,10 @@ def main(argv: list[str] | None = None) -> int:
         epoch, offset = divmod(state.step, sampler.steps_per_epoch)
         sampler.set_epoch(epoch, start_step=offset)
         train_dataset.set_epoch(epoch)
-        micro_batches = iter(sampler.micro_batches(epoch, s)[a] for s in range(offset, sampler.steps_per_epoch)
-                             for a in range(plan.accumulation))
+        loaded = iter(sampler)  # the sample indices of the micro-batches the loader yields, for the rank log
         for batch in loader:
             if len(rank_log["first_micro_batches"]) < 64:
-                rank_log["first_micro_batches"].append(next(micro_batches))
+                rank_log["first_micro_batches"].append(next(loaded))
             pixel_values = batch["image"].to(accelerator.device, non_blocking=True)
             labels = batch["label"].to(accelerator.device, non_blocking=True)
             with accelerator.accumulate(model):

@@ -17,6 +17,7 @@ from dabnet_zoo.errors import CheckpointError
 from dabnet_zoo.training import (
     BatchPlan,
     GlobalBatchSampler,
+    OPENMMLAB_URLS,
     PolyWarmupLR,
     RecipeError,
     TRAINING_KEYS,
@@ -171,13 +172,13 @@ def test_sampler_global_batches_do_not_depend_on_the_split(processes, accumulati
     plan = BatchPlan(per_device, processes, accumulation)
     samplers = [GlobalBatchSampler(dataset_size, plan, rank, seed=5) for rank in range(processes)]
     assert all(s.steps_per_epoch == dataset_size // global_batch for s in samplers)
-    for sampler in samplers:
+    for sampler in (reference, *samplers):
         sampler.set_epoch(epoch)
+    global_batches = list(reference)  # one process, no accumulation: one batch per step
     per_rank = [list(sampler) for sampler in samplers]
     assert all(len(batches) == len(sampler) == reference.steps_per_epoch * accumulation
                for batches, sampler in zip(per_rank, samplers))
-    for step in range(reference.steps_per_epoch):
-        (expected,) = reference.micro_batches(epoch, step)
+    for step, expected in enumerate(global_batches):
         chunks = [batch for batches in per_rank for batch in batches[step * accumulation:(step + 1) * accumulation]]
         assert all(len(chunk) == per_device for chunk in chunks)
         flat = [index for chunk in chunks for index in chunk]
@@ -438,6 +439,21 @@ def test_no_weights_offline_gives_a_clear_error(tmp_path, monkeypatch):
     for tag in ("timm:efficientnet_b1.ft_in1k", "efficientnet_b1.ft_in1k"):
         with pytest.raises(CheckpointError, match=f"'{tag}'.*offline.*--init PATH"):
             load_backbone_weights(create_model("dabnet_effb1"), tag)
+
+
+def test_openmmlab_download_checks_the_sha256_prefix_of_the_file_name(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "torch_hub"))
+    calls = []
+
+    def download(url, dst, hash_prefix=None, progress=True):  # what torch.hub does when the hash differs
+        calls.append((url, Path(dst).name, hash_prefix))
+        raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "0123abcd…")')
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    with pytest.raises(CheckpointError, match="resnet18_v1c-b5776b93.pth failed.*invalid hash.*--init"):
+        load_backbone_weights(create_model("dabnet_r18_p2"), "open-mmlab://resnet18_v1c")
+    assert calls == [(OPENMMLAB_URLS["resnet18_v1c"], "resnet18_v1c-b5776b93.pth", "b5776b93")]
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from safetensors.torch import load_file
 from dabnet_zoo import DabnetForSemanticSegmentation, DabnetImageProcessor
 from dabnet_zoo.cards import SYNTHETIC_DATASET_TYPE, is_training_card
 from dabnet_zoo.data import make_synthetic_cityscapes
+from dabnet_zoo.errors import InputError
 from dabnet_zoo.publish import stage_folder
 from dabnet_zoo.training import TRAINING_KEYS, RecipeError, dump_recipe, load_recipe, recipe_from_dict
 
@@ -201,3 +202,11 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_
     assert is_training_card(staged) and 'from_pretrained("me/tiny", trust_remote_code=True)' in staged
     assert ModelCard(staged).data.eval_results == card.data.eval_results
     assert (resumed / "final" / "README.md").read_text() == card_text  # the run's folder is only read
+
+
+def test_a_start_that_fails_leaves_no_run_folder(tmp_path, train_main):
+    run = tmp_path / "run"
+    with pytest.raises(InputError, match="does not exist"):
+        train_main(["--config", str(tiny_recipe(tmp_path / "recipe.yaml")), "--data-root", str(tmp_path / "missing"),
+                    *COMMON_FLAGS, "--output-dir", str(run)])
+    assert not run.exists()  # no config.yaml of a run that never started
