@@ -15,9 +15,9 @@ its extension; a video's frames are ``VIDEO/000000`` ...)::
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +28,14 @@ import torch
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
-from .cityscapes import label_id_palette, train_ids_to_label_ids
+from .cityscapes import write_submission_png
 from .errors import DabnetZooError, InputError
 from .image_processing_dabnet import DabnetImageProcessor, to_rgb_uint8
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import DATASETS, get_dataset_preset
 from .registry import VARIANTS, split_model_name
-from .visualize import colorize, default_palette, overlay
+from .results import write_atomic
+from .visualize import colorize, default_palette, get_palette, overlay
 from .zoo import create_processor, load_model
 
 logger = logging.getLogger(__name__)
@@ -125,10 +126,10 @@ def predict(
     torch_device = _resolve_device(device)
     network = model if isinstance(model, torch.nn.Module) else load_model(model, dataset)
     network = network.to(torch_device).eval()
-    if processor is None and dataset is not None:
-        processor = create_processor(dataset, **_mean_std(network))  # an explicit dataset wins
-    dataset = _resolve_dataset(model, network, dataset)
-    processor = processor or _resolve_processor(model, network, dataset)
+    requested = dataset
+    dataset = _resolve_dataset(model, network, requested)
+    if processor is None:
+        processor = _resolve_processor(model, network, dataset, use_saved=requested is None)
     num_labels = network.config.num_labels
     palette = get_palette_for(dataset, num_labels)
     if cityscapes_label_ids and dataset != "cityscapes":
@@ -236,7 +237,7 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
 def get_palette_for(dataset: str | None, num_labels: int) -> np.ndarray:
     """The dataset's official palette when it fits the model's class count, else a generated one."""
     if dataset is not None:
-        palette = np.asarray(get_dataset_preset(dataset).palette, dtype=np.uint8)
+        palette = get_palette(dataset)
         if len(palette) == num_labels:
             return palette
         logger.warning("The model has %d classes, %s has %d; using generated colours.",
@@ -252,15 +253,14 @@ class _Writer:
         self.out_dir, self.palette, self.label_ids = out_dir, palette, label_ids
         self.color, self.blend, self.alpha = color, blend, alpha
         self.label_dtype = np.uint8 if num_labels <= 255 else np.uint16
-        self.label_id_palette = label_id_palette() if label_ids else None
 
     def write(self, key: str, image: np.ndarray, label_map: np.ndarray) -> None:
+        label_path = self.out_dir / "labels" / f"{key}.png"
         if self.label_ids:
-            label_png = Image.fromarray(train_ids_to_label_ids(label_map))
-            label_png.putpalette(self.label_id_palette)  # 'L' -> 'P', the original's submission format
+            # The test-server format (labelIds as a 'P' PNG); the file is named after label_path itself.
+            write_submission_png(label_map, label_path, label_path.parent, overwrite=True)
         else:
-            label_png = Image.fromarray(label_map.astype(self.label_dtype))
-        _save_png(label_png, self.out_dir / "labels" / f"{key}.png")
+            _save_png(Image.fromarray(label_map.astype(self.label_dtype)), label_path)
         if self.color:
             _save_png(Image.fromarray(colorize(label_map, self.palette)), self.out_dir / "color" / f"{key}.png")
         if self.blend:
@@ -270,15 +270,9 @@ class _Writer:
 
 def _save_png(image: Image.Image, path: Path) -> None:
     """Write a PNG atomically: readers never see a half-written file, and a crash leaves none behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            image.save(file, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    encoded = io.BytesIO()
+    image.save(encoded, format="PNG")
+    write_atomic(path, encoded.getvalue())
 
 
 def _iter_frames(
@@ -299,7 +293,7 @@ def _iter_frames(
         count = 0
         try:
             for frame in iter_video_frames(source.path):
-                yield f"{source.key}/{count:06d}", to_rgb_uint8(frame)
+                yield f"{source.key}/{count:06d}", frame
                 count += 1
         # A damaged video (or no PyAV to read it) loses its remaining frames, not the run.
         except Exception as error:  # noqa: BLE001
@@ -373,12 +367,20 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
+def _zoo_name(model_arg: Any) -> str | None:
+    """``model_arg`` as a zoo name (``dabnet_r18_p8[.dataset]``), or None for a folder, a Hub id or a model."""
+    if not isinstance(model_arg, (str, os.PathLike)) or os.path.isdir(model_arg):
+        return None
+    name = str(model_arg)
+    return name if name.partition(".")[0] in VARIANTS else None
+
+
 def _resolve_dataset(model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None) -> str | None:
     """The preset to follow: the one asked for, the zoo name's, or the one whose class names the model has."""
     if dataset is not None:
         return get_dataset_preset(dataset).name
-    if isinstance(model_arg, str) and not os.path.isdir(model_arg) and model_arg.partition(".")[0] in VARIANTS:
-        return split_model_name(model_arg)[1]
+    if (name := _zoo_name(model_arg)) is not None:
+        return split_model_name(name)[1]
     id2label = model.config.id2label
     names = tuple(str(id2label[i]) for i in sorted(id2label))
     for name, preset in DATASETS.items():
@@ -388,18 +390,15 @@ def _resolve_dataset(model_arg: Any, model: DabnetForSemanticSegmentation, datas
 
 
 def _resolve_processor(
-    model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None
+    model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool
 ) -> DabnetImageProcessor:
-    """A saved processor beside the weights, else the dataset's protocol, else no resize at all."""
-    if isinstance(model_arg, (str, os.PathLike)):
-        name = str(model_arg)
-        is_saved = os.path.isfile(os.path.join(name, "preprocessor_config.json"))
-        is_hub_id = not os.path.isdir(name) and "/" in name and name.partition(".")[0] not in VARIANTS
-        if is_saved or is_hub_id:
-            try:
-                return DabnetImageProcessor.from_pretrained(name)
-            except (OSError, ValueError) as error:
-                logger.info("No image processor saved with %s (%s); using the dataset's protocol.", name, error)
+    """With ``use_saved``, a processor saved beside the weights (folder or Hub repo) if there is one; else the
+    dataset's protocol, else (no dataset) no resize at all."""
+    if use_saved and isinstance(model_arg, (str, os.PathLike)) and _zoo_name(model_arg) is None:
+        try:
+            return DabnetImageProcessor.from_pretrained(model_arg)
+        except (OSError, ValueError) as error:
+            logger.info("No image processor saved with %s (%s); using the dataset's protocol.", model_arg, error)
     if dataset is not None:
         return create_processor(dataset, **_mean_std(model))
     logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")

@@ -19,7 +19,6 @@ from .presets import get_dataset_preset
 Palette = Sequence[Sequence[int]] | np.ndarray
 
 
-
 def get_palette(dataset: str) -> np.ndarray:
     """The official palette of a dataset preset as a (num_classes, 3) uint8 array (``cityscapes``, ...)."""
     return np.asarray(get_dataset_preset(dataset).palette, dtype=np.uint8)
@@ -61,17 +60,17 @@ def colorize(label_map: Any, palette: Palette, ignore_index: int = 255) -> np.nd
     """
     labels = _label_array(label_map)
     colors = _palette_array(palette)
-    invalid = ((labels >= len(colors)) & (labels != ignore_index)) | (labels < 0)
+    ignored = labels == ignore_index
+    invalid = ~ignored & ((labels < 0) | (labels >= len(colors)))
     if invalid.any():
         bad = np.unique(labels[invalid])[:10].tolist()
         raise InputError(
             f"The label map holds labels {bad} but the palette has colours for 0-{len(colors) - 1} only "
             f"(and {ignore_index} = ignored); pass the palette of the model's dataset or default_palette(num_labels)."
         )
-    table = np.zeros((max(len(colors), ignore_index + 1), 3), dtype=np.uint8)
-    table[: len(colors)] = colors
-    table[ignore_index] = 0
-    return table[labels]
+    rgb = colors[np.where(ignored, 0, labels)]
+    rgb[ignored] = 0
+    return rgb
 
 
 def overlay(image: Any, label_map: Any, palette: Palette, alpha: float = 0.5, ignore_index: int = 255) -> np.ndarray:
@@ -98,7 +97,8 @@ def overlay(image: Any, label_map: Any, palette: Palette, alpha: float = 0.5, ig
         )
     colors = colorize(labels, palette, ignore_index).astype(np.float32)
     blended = (1.0 - alpha) * rgb.astype(np.float32) + alpha * colors
-    blended[labels == ignore_index] = rgb[labels == ignore_index]
+    ignored = labels == ignore_index
+    blended[ignored] = rgb[ignored]
     return np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 

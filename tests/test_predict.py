@@ -10,12 +10,11 @@ import torch
 from PIL import Image
 
 import dabnet_zoo.predict as predict_module
-from dabnet_zoo import create_model
+from dabnet_zoo import create_model, create_processor
+from dabnet_zoo.cityscapes import train_ids_to_label_ids
 from dabnet_zoo.errors import InputError
 from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
 from dabnet_zoo.predict import collect_inputs, predict, read_image
-from dabnet_zoo import create_processor
-from dabnet_zoo.cityscapes import train_ids_to_label_ids
 from dabnet_zoo.visualize import colorize, get_palette
 
 CITYSCAPES_LABEL_IDS = {0, 7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
@@ -171,6 +170,23 @@ def test_saved_processor_beside_the_weights_is_used(tmp_path, monkeypatch):
     assert used["size"] == {"height": 24, "width": 48}
 
 
+def test_an_explicit_dataset_wins_over_the_saved_processor(tmp_path, monkeypatch):
+    create_model("dabnet_effb1").save_pretrained(tmp_path / "model")
+    DabnetImageProcessor(size={"height": 24, "width": 48}).save_pretrained(tmp_path / "model")
+    Image.fromarray(rng_image((10, 20, 3))).save(tmp_path / "a.png")
+    used = {}
+
+    def stub(model, processor, images):  # records the processor; no forward pass at the full test size
+        used["processor"] = processor
+        return [np.zeros(image.shape[:2], np.int64) for image in images]
+
+    monkeypatch.setattr(predict_module, "segment", stub)
+    predict(str(tmp_path / "model"), [tmp_path / "a.png"], tmp_path / "out", dataset="cityscapes", device="cpu",
+            progress=False)
+    expected = create_processor("cityscapes")
+    assert (used["processor"].size, used["processor"].keep_ratio) == (expected.size, expected.keep_ratio)
+
+
 def test_exif_orientation_is_applied(tmp_path, model, small):
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to display"
@@ -209,15 +225,22 @@ def test_input_errors(tmp_path, model):
             predict(model, [tmp_path / "a.png"], tmp_path / "out", device="cuda", progress=False)
 
 
-def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
+@pytest.mark.parametrize("failing", ["encode", "rename"])
+def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch, failing):
     def broken_save(self, fp, format=None, **params):
         fp.write(b"\x89PNG partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Image.Image, "save", broken_save)
+    def broken_replace(source, target):
+        raise OSError("disk full")
+
+    if failing == "encode":
+        monkeypatch.setattr(Image.Image, "save", broken_save)
+    else:
+        monkeypatch.setattr("os.replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         predict_module._save_png(Image.new("L", (2, 2)), tmp_path / "labels" / "a.png")
-    assert list((tmp_path / "labels").iterdir()) == []
+    assert not [path for path in tmp_path.rglob("*") if path.is_file()]
 
 
 def test_video_without_pyav_is_reported_and_skipped(tmp_path, model, small, monkeypatch):

@@ -1,4 +1,4 @@
-"""Colour maps, overlays, palettes and the Cityscapes labelId encoding."""
+"""Colour maps, overlays and palettes."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from dabnet_zoo.visualize import (
     get_palette,
     overlay,
 )
+
 
 def random_labels(num_labels: int, shape=(12, 17), seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, num_labels, shape)
@@ -36,6 +37,15 @@ def test_colorize_paints_each_class_and_ignored_black():
     for (y, x), label in np.ndenumerate(labels):
         expected = (0, 0, 0) if label == 255 else tuple(palette[label])
         assert tuple(rgb[y, x]) == expected
+
+
+@pytest.mark.parametrize("ignore_index", [-1, -100, 2, 300])
+def test_colorize_honours_any_ignore_index(ignore_index):
+    palette = np.array([[10, 10, 10], [20, 20, 20], [30, 30, 30]])
+    labels = np.array([[0, 1, 2, ignore_index]]) if ignore_index not in range(3) else np.array([[0, 1, 2]])
+    rgb = colorize(labels, palette, ignore_index=ignore_index)
+    expected = [(0, 0, 0) if label == ignore_index else tuple(palette[label]) for label in labels[0]]
+    assert [tuple(c) for c in rgb[0].tolist()] == expected
 
 
 def test_colorize_accepts_tensors_and_pil_label_maps():

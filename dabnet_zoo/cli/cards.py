@@ -32,9 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cards import stale_model_cards, write_model_cards
+    from ..registry import list_weights
 
     if args.check:
-        stale = [name for name in stale_model_cards(args.out, args.root) if _matches(name, args.pattern)]
+        wanted = {entry.name for entry in list_weights(args.pattern)}  # the pattern rule write_model_cards uses
+        stale = [name for name in stale_model_cards(args.out, args.root) if name in wanted]
         for name in stale:
             print(f"stale: {args.out}/{name}/README.md")
         print(f"{len(stale)} stale model card(s); regenerate with `dabnet-zoo cards --out {args.out}`." if stale
@@ -43,9 +45,3 @@ def run(args: argparse.Namespace) -> int:
     paths = write_model_cards(args.out, args.root, args.pattern)
     print(f"Wrote {len(paths)} model cards under {args.out}/.")
     return 0
-
-
-def _matches(name: str, pattern: str) -> bool:
-    import fnmatch
-
-    return fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(name.partition(".")[0], pattern)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-DATASET_CHOICES = ("cityscapes", "camvid", "coco_stuff10k", "coco_stuff164k")
+from ..presets import DATASETS
 
 EXAMPLES = """examples:
   dabnet-zoo prepare cityscapes data/cityscapes --nproc 8
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "prepare", help="convert a downloaded dataset's labels for training", epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("dataset", choices=DATASET_CHOICES, help="which dataset ROOT holds")
+    parser.add_argument("dataset", choices=list(DATASETS), help="which dataset ROOT holds")
     parser.add_argument("root", help="the dataset's root folder, as downloaded and unzipped")
     parser.add_argument("--nproc", type=int, default=min(8, os.cpu_count() or 1),
                         help="worker processes (default: CPU count, at most 8)")

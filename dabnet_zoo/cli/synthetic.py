@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from .export import parse_size
+
 EXAMPLES = """examples:
   dabnet-zoo make-synthetic data/synthetic
   dabnet-zoo make-synthetic data/synthetic --num-train 400 --num-val 100 --size 256x512 --seed 1
@@ -14,14 +16,6 @@ training demo and the tests run anywhere in minutes.
 """
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH, e.g. 128x256, got {text!r}") from None
-    return height, width
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "make-synthetic", help="write synthetic street scenes in the Cityscapes layout", epilog=EXAMPLES,
@@ -30,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("root", help="output folder (new, empty, or an earlier synthetic root)")
     parser.add_argument("--num-train", type=int, default=200, help="training images (default 200)")
     parser.add_argument("--num-val", type=int, default=50, help="validation images (default 50)")
-    parser.add_argument("--size", type=_size, default=(128, 256), help="HEIGHTxWIDTH (default 128x256)")
+    parser.add_argument("--size", type=parse_size, default=(128, 256), help="HEIGHTxWIDTH (default 128x256)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--no-polygons", action="store_true", help="do not write *_gtFine_polygons.json")
     parser.add_argument("--no-train-ids", action="store_true",

@@ -15,6 +15,9 @@ def test_cards_writes_every_card_and_check_finds_stale_ones(tmp_path, capsys):
     card.write_text(card.read_text() + "hand edit\n")
     assert main(["cards", "--out", str(out), "--root", str(root), "--check"]) == 1
     assert f"stale: {out}/dabnet_r18_p4.camvid/README.md" in capsys.readouterr().out
+    assert main(["cards", "--out", str(out), "--root", str(root), "--check", "--pattern", "dabnet_effb1*"]) == 0
+    assert main(["cards", "--out", str(out), "--root", str(root), "--check", "--pattern", "*.camvid"]) == 1
+    capsys.readouterr()
     assert main(["cards", "--out", str(out), "--root", str(root), "--pattern", "dabnet_r18_p4*"]) == 0
     assert "Wrote 4 model cards" in capsys.readouterr().out
     assert main(["cards", "--out", str(out), "--root", str(root), "--check"]) == 0

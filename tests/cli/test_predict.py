@@ -11,13 +11,6 @@ from dabnet_zoo.cli import main as cli_main
 from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
 
 
-@pytest.fixture(autouse=True)
-def predict_registered(monkeypatch):
-    """Dispatch through main() whether or not its COMMANDS lists "predict" yet."""
-    if "predict" not in cli_main.COMMANDS:
-        monkeypatch.setattr(cli_main, "COMMANDS", (*cli_main.COMMANDS, "predict"))
-
-
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
     """A save_pretrained folder with a small processor beside the weights, as a converted model would have."""
