@@ -722,16 +722,6 @@ def stale_model_cards(
 SYNTHETIC_DATASET_TYPE = "synthetic-cityscapes-layout"
 """``model-index`` dataset type of the synthetic demo data (no Hub dataset: the data are generated locally)."""
 
-def is_synthetic_data_root(root: str | os.PathLike) -> bool:
-    """Whether ``root`` holds the synthetic scenes of ``dabnet-zoo make-synthetic`` (its README.txt says so)."""
-    from .data.synthetic import _MARKER, README_NAME
-
-    readme = Path(root) / README_NAME
-    try:
-        return readme.is_file() and readme.read_text(encoding="utf-8").startswith(_MARKER)
-    except OSError:
-        return False
-
 
 def _record_says_synthetic(record: dict[str, Any]) -> bool:
     """Without the data root at hand: the demo's recipe, description and command name the synthetic data."""
@@ -760,8 +750,8 @@ def render_training_card(
         training_record: the record (dict) or the path of ``training.json``.
         synthetic: whether the run trained on the synthetic Cityscapes-layout scenes; ``None`` infers it from the
             record (its recipe, description or command naming synthetic data). ``recipes/train.py`` passes what
-            :func:`is_synthetic_data_root` says of its data root. A synthetic run's card and ``model-index`` name
-            the synthetic data, never the real dataset.
+            :func:`dabnet_zoo.data.synthetic.is_synthetic_root` says of its data root. A synthetic run's card and
+            ``model-index`` name the synthetic data, never the real dataset.
         model_path: the folder the card is written into, for the loading snippet (default ``path/to/final``).
         repo_id: the Hub repo the folder is pushed to (``dabnet-zoo push``); the snippets then load from it.
         weights_sha256, weights_size: of the folder's ``model.safetensors``, when known.
@@ -1116,7 +1106,6 @@ __all__ = [
     "SYNTHETIC_DATASET_TYPE",
     "TRAINING_CARD_MARKER",
     "TRAINING_CARD_TEMPLATE",
-    "is_synthetic_data_root",
     "is_training_card",
     "render_model_card",
     "render_training_card",

@@ -41,7 +41,7 @@ from torch.utils.data import ConcatDataset, Dataset, Sampler
 from .convert import rename_original_key
 from .errors import CheckpointError, RecipeError
 from .presets import DATASETS
-from .registry import VARIANTS, split_model_name
+from .registry import VARIANTS
 
 logger = logging.getLogger(__name__)
 
@@ -857,16 +857,11 @@ TRAINING_KEYS = (
 
 
 def write_training_results(path: str | os.PathLike, data: Mapping[str, Any]) -> Path:
-    """Write ``training.json`` atomically after checking its keys (:data:`TRAINING_KEYS`, schema
-    :data:`TRAINING_SCHEMA`)."""
-    from .results import write_atomic
+    """Write ``training.json`` atomically after validating it (:func:`dabnet_zoo.results.validate_training_record`),
+    so a bad record fails when the run ends, not later when a card is rendered from it."""
+    from .results import validate_training_record, write_atomic
 
-    unknown = sorted(set(data) - set(TRAINING_KEYS))
-    missing = sorted(set(TRAINING_KEYS) - set(data))
-    if unknown or missing or data.get("schema") != TRAINING_SCHEMA:
-        raise RecipeError(f"training results: unknown keys {unknown}, missing keys {missing}, schema "
-                          f"{data.get('schema')!r} (expected {TRAINING_SCHEMA!r}).")
-    split_model_name(data["model"])  # a zoo name
+    validate_training_record(dict(data))
     ordered = {key: data[key] for key in TRAINING_KEYS}
     return write_atomic(path, json.dumps(ordered, indent=2, allow_nan=False) + "\n")
 

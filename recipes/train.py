@@ -429,12 +429,13 @@ def main(argv: list[str] | None = None) -> int:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         })
         # The model card of the run, in the folder that `dabnet-zoo push` uploads (it prefers this card).
-        from dabnet_zoo.cards import is_synthetic_data_root, write_training_card
+        from dabnet_zoo.cards import write_training_card
+        from dabnet_zoo.data.synthetic import is_synthetic_root
         from dabnet_zoo.errors import DabnetZooError
 
         try:
             card = write_training_card(output_dir / TRAINING_RESULTS_FILE, final_dir,
-                                       synthetic=is_synthetic_data_root(args.data_root) or None).name
+                                       synthetic=is_synthetic_root(args.data_root) or None).name
         except DabnetZooError as error:  # e.g. no Jinja2: the trained model is kept, the card can follow
             card = "not written"
             logger.warning("No model card written (%s). Once fixed: python -c \"from dabnet_zoo.cards import "

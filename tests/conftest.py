@@ -58,3 +58,35 @@ def original_checkpoint(tmp_path):
         return path
 
     return write
+
+
+def training_record(**changes) -> dict:
+    """A ``training.json`` record as recipes/train.py writes it for the README demo (values made up)."""
+    record = {
+        "schema": "dabnet-zoo/training/v1", "model": "dabnet_r18_p2.cityscapes", "variant": "dabnet_r18_p2",
+        "dataset": "cityscapes", "recipe": "recipes/configs/demo.synthetic.yaml",
+        "description": "README demo on synthetic Cityscapes-layout scenes (not Cityscapes).",
+        "original_config": None, "init": None, "iterations": 200, "max_iters": 200,
+        "batch": {"per_device": 2, "num_processes": 2, "accumulation": 2, "global": 8},
+        "optimizer": {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
+        "lr_schedule": {"policy": "poly", "base_lr": 0.001, "power": 0.9, "min_lr": 0.0001, "warmup": None,
+                        "warmup_iters": 0, "warmup_ratio": 0.1, "by": "iteration"},
+        "loss_weights": [1.0, 0.4, 0.4], "mixed_precision": "no", "sync_bn": False, "freeze_bn": False, "seed": 0,
+        "wall_time_s": 231.4,
+        "hardware": {"device": "cpu", "name": "CPU: x86_64 (2 logical cores)", "num_processes": 2,
+                     "num_machines": 1},
+        "software": {"python": "3.11.7", "torch": "2.14.1"},
+        "evaluations": [{"iteration": 0, "mean_iou": 0.0412, "mean_accuracy": 0.1, "overall_accuracy": 0.2},
+                        {"iteration": 100, "mean_iou": 0.5555, "mean_accuracy": 0.6, "overall_accuracy": 0.8},
+                        {"iteration": 200, "mean_iou": 0.8123, "mean_accuracy": 0.87, "overall_accuracy": 0.93}],
+        "final_eval": {"split": "val", "mode": "whole", "num_images": 50, "eval_size": [128, 256],
+                       "mean_iou": 0.8123, "mean_accuracy": 0.87, "overall_accuracy": 0.93,
+                       "per_category_iou": {"road": 0.97531, "sidewalk": 0.81, "building": 0.66666, "train": None}},
+        "resumed_from": [], "outputs": {"final": "final", "config": "config.yaml", "checkpoints": "checkpoints",
+                                        "logs": "logs"},
+        "command": "accelerate launch --cpu recipes/train.py --config recipes/configs/demo.synthetic.yaml "
+                   "--data-root data/synthetic --output-dir runs/demo",
+        "date": "2026-11-24T10:00:00+00:00",
+    }
+    record.update(changes)
+    return record

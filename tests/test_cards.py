@@ -31,6 +31,7 @@ from dabnet_zoo.results import (
     write_benchmark_result,
     write_evaluation_result,
 )
+from tests.conftest import training_record
 
 REPO = Path(__file__).parents[1]
 COMMITTED = REPO / "model_cards"
@@ -149,40 +150,8 @@ def test_original_recipes_appear_only_where_the_original_has_one():
 
 # ---- Cards of training runs (recipes/train.py) ------------------------------------------------------------------
 
-def _training_record(**changes) -> dict:
-    """A ``training.json`` record as recipes/train.py writes it for the README demo (values made up)."""
-    record = {
-        "schema": "dabnet-zoo/training/v1", "model": "dabnet_r18_p2.cityscapes", "variant": "dabnet_r18_p2",
-        "dataset": "cityscapes", "recipe": "recipes/configs/demo.synthetic.yaml",
-        "description": "README demo on synthetic Cityscapes-layout scenes (not Cityscapes).",
-        "original_config": None, "init": None, "iterations": 200, "max_iters": 200,
-        "batch": {"per_device": 2, "num_processes": 2, "accumulation": 2, "global": 8},
-        "optimizer": {"name": "adam", "lr": 0.001, "betas": [0.9, 0.999], "eps": 1e-08, "weight_decay": 0.0},
-        "lr_schedule": {"policy": "poly", "base_lr": 0.001, "power": 0.9, "min_lr": 0.0001, "warmup": None,
-                        "warmup_iters": 0, "warmup_ratio": 0.1, "by": "iteration"},
-        "loss_weights": [1.0, 0.4, 0.4], "mixed_precision": "no", "sync_bn": False, "freeze_bn": False, "seed": 0,
-        "wall_time_s": 231.4,
-        "hardware": {"device": "cpu", "name": "CPU: x86_64 (2 logical cores)", "num_processes": 2,
-                     "num_machines": 1},
-        "software": {"python": "3.11.7", "torch": "2.14.1"},
-        "evaluations": [{"iteration": 0, "mean_iou": 0.0412, "mean_accuracy": 0.1, "overall_accuracy": 0.2},
-                        {"iteration": 100, "mean_iou": 0.5555, "mean_accuracy": 0.6, "overall_accuracy": 0.8},
-                        {"iteration": 200, "mean_iou": 0.8123, "mean_accuracy": 0.87, "overall_accuracy": 0.93}],
-        "final_eval": {"split": "val", "mode": "whole", "num_images": 50, "eval_size": [128, 256],
-                       "mean_iou": 0.8123, "mean_accuracy": 0.87, "overall_accuracy": 0.93,
-                       "per_category_iou": {"road": 0.97531, "sidewalk": 0.81, "building": 0.66666, "train": None}},
-        "resumed_from": [], "outputs": {"final": "final", "config": "config.yaml", "checkpoints": "checkpoints",
-                                        "logs": "logs"},
-        "command": "accelerate launch --cpu recipes/train.py --config recipes/configs/demo.synthetic.yaml "
-                   "--data-root data/synthetic --output-dir runs/demo",
-        "date": "2026-11-24T10:00:00+00:00",
-    }
-    record.update(changes)
-    return record
-
-
 def test_training_card_of_the_synthetic_demo_names_the_synthetic_data_and_parses_back():
-    record = _training_record()
+    record = training_record()
     text = render_training_card(record, model_path="runs/demo/final")  # synthetic: inferred from the record
     card = ModelCard(text)
     data = card.data
@@ -218,7 +187,7 @@ def test_training_card_of_the_synthetic_demo_names_the_synthetic_data_and_parses
 
 
 def test_training_card_of_a_real_dataset_run_and_for_a_hub_repo(tmp_path):
-    record = _training_record(recipe="recipes/configs/dabnet_r18_p2.cityscapes.yaml", description="",
+    record = training_record(recipe="recipes/configs/dabnet_r18_p2.cityscapes.yaml", description="",
                               command="accelerate launch recipes/train.py --data-root data/cityscapes",
                               original_config="configs/dabnet/dabnet_r18.py", evaluations=[])
     path = tmp_path / "run" / "training.json"
@@ -240,7 +209,7 @@ def test_write_training_card_is_atomic_and_records_the_weights(tmp_path):
     folder = tmp_path / "final"
     folder.mkdir()
     (folder / "model.safetensors").write_bytes(b"weights")
-    path = write_training_card(_training_record(), folder)
+    path = write_training_card(training_record(), folder)
     assert path == folder / "README.md"
     assert sorted(p.name for p in folder.iterdir()) == ["README.md", "model.safetensors"]  # no temporary left
     text = path.read_text()
@@ -257,11 +226,11 @@ def test_write_training_card_is_atomic_and_records_the_weights(tmp_path):
 ])
 def test_a_training_record_of_another_schema_is_refused(change, message):
     with pytest.raises(ResultsError, match=message):
-        render_training_card(_training_record(**change))
+        render_training_card(training_record(**change))
 
 
 def test_a_training_record_that_is_not_a_record_is_refused(tmp_path):
-    record = _training_record()
+    record = training_record()
     del record["command"]
     with pytest.raises(ResultsError, match=r"missing keys \['command'\]"):
         render_training_card(record)

@@ -4,6 +4,7 @@ recipe validation, the recipe files vs the original's recipe table, and backbone
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import torch
 import yaml
 
 from dabnet_zoo import create_model
-from dabnet_zoo.errors import CheckpointError
+from dabnet_zoo.errors import CheckpointError, ResultsError
 from dabnet_zoo.training import (
     BatchPlan,
     GlobalBatchSampler,
@@ -21,7 +22,6 @@ from dabnet_zoo.training import (
     PolyWarmupLR,
     RecipeError,
     TRAINING_KEYS,
-    TRAINING_SCHEMA,
     convert_sync_batchnorm,
     create_optimizer,
     create_scheduler,
@@ -34,6 +34,7 @@ from dabnet_zoo.training import (
     recipe_from_dict,
     write_training_results,
 )
+from tests.conftest import training_record
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 CONFIG_DIR = RECIPES_DIR / "configs"
@@ -489,17 +490,15 @@ def test_freeze_batch_norm_keeps_running_statistics():
     assert model.decode_head.classifier.weight.grad is not None  # still training
 
 
-def test_training_results_keys_are_checked(tmp_path):
-    record = {key: None for key in TRAINING_KEYS}
-    record.update(schema=TRAINING_SCHEMA, model="dabnet_r18_p2.cityscapes", wall_time_s=1.5)
+def test_training_results_are_validated_before_they_are_written(tmp_path):
+    record = training_record()
     path = write_training_results(tmp_path / "training.json", record)
-    assert yaml.safe_load(path.read_text())["model"] == "dabnet_r18_p2.cityscapes"
-    with pytest.raises(RecipeError, match="unknown keys.*extra"):
-        write_training_results(tmp_path / "bad.json", {**record, "extra": 1})
-    with pytest.raises(RecipeError, match="schema"):
-        write_training_results(tmp_path / "bad.json", {**record, "schema": "other"})
-    with pytest.raises(ValueError):
-        write_training_results(tmp_path / "nan.json", {**record, "wall_time_s": math.nan})
+    assert json.loads(path.read_text()) == {key: record[key] for key in TRAINING_KEYS}
+    for change, message in [({"extra": 1}, r"unknown keys \['extra'\]"), ({"schema": "other"}, "schema"),
+                            ({"wall_time_s": math.nan}, "wall_time_s"), ({"loss_weights": [1.0]}, "loss_weights")]:
+        with pytest.raises(ResultsError, match=message):
+            write_training_results(tmp_path / "bad.json", {**record, **change})
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_recipes_readme_has_a_command_for_every_recipe():
