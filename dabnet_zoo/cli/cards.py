@@ -32,11 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..cards import stale_model_cards, write_model_cards
-    from ..registry import list_weights
 
     if args.check:
-        wanted = {entry.name for entry in list_weights(args.pattern)}  # the pattern rule write_model_cards uses
-        stale = [name for name in stale_model_cards(args.out, args.root) if name in wanted]
+        stale = stale_model_cards(args.out, args.root, args.pattern)
         for name in stale:
             print(f"stale: {args.out}/{name}/README.md")
         print(f"{len(stale)} stale model card(s); regenerate with `dabnet-zoo cards --out {args.out}`." if stale
