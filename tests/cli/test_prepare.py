@@ -24,3 +24,10 @@ def test_prepare_missing_layout_is_one_line(tmp_path, capsys):
     assert main(["prepare", "camvid", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1
+
+
+def test_every_dataset_the_command_offers_has_a_preparer():
+    from dabnet_zoo.data import PREPARERS
+    from dabnet_zoo.presets import DATASETS
+
+    assert set(PREPARERS) == set(DATASETS)
