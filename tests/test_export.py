@@ -29,9 +29,21 @@ def model():
     return convert_state_dict(original_state_dict("dabnet_r18_p2"), "dabnet_r18_p2")
 
 
-def test_fp32_logits_match_pytorch_with_dynamic_batch_height_and_width(model, tmp_path):
-    path = export_onnx(model, tmp_path / "model.onnx", 128, 256)
-    session = onnxruntime_session(path)
+@pytest.fixture(scope="module")
+def logits_onnx(model, tmp_path_factory):
+    """FP32 logits graph with dynamic batch, height and width (exported once: each export takes ~15 s)."""
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "logits.onnx", 128, 256)
+
+
+@pytest.fixture(scope="module")
+def labels_fp16_onnx(model, tmp_path_factory):
+    """FP16 graph ending in resize + argmax."""
+    return export_onnx(model, tmp_path_factory.mktemp("onnx") / "labels.onnx", 128, 256, include_postprocess=True,
+                       fp16=True)
+
+
+def test_fp32_logits_match_pytorch_with_dynamic_batch_height_and_width(model, logits_onnx):
+    session = onnxruntime_session(logits_onnx)
     for shape in [(1, 3, 128, 256), (2, 3, 192, 320)]:
         pixel_values = torch.randn(shape)
         with torch.no_grad():
@@ -41,10 +53,9 @@ def test_fp32_logits_match_pytorch_with_dynamic_batch_height_and_width(model, tm
         assert np.abs(logits - reference).max() <= 1e-4 * np.abs(reference).max()
 
 
-def test_fp16_graph_with_resize_and_argmax_gives_labels(model, tmp_path):
-    path = export_onnx(model, tmp_path / "labels.onnx", 128, 256, include_postprocess=True, fp16=True)
+def test_fp16_graph_with_resize_and_argmax_gives_labels(model, labels_fp16_onnx):
     pixel_values = torch.randn(1, 3, 192, 256)
-    labels = onnxruntime_session(path).run(None, {"pixel_values": pixel_values.numpy()})[0]
+    labels = onnxruntime_session(labels_fp16_onnx).run(None, {"pixel_values": pixel_values.numpy()})[0]
     with torch.no_grad():
         logits = model(pixel_values).logits
     reference = F.interpolate(logits, size=(192, 256), mode="bilinear", align_corners=False).argmax(1).numpy()
@@ -58,13 +69,12 @@ def test_static_export_fixes_the_whole_shape_including_batch(model, tmp_path):
     assert session.get_outputs()[0].shape == [2, model.config.num_labels, 16, 32]
 
 
-@pytest.mark.parametrize("include_postprocess, fp16", [(False, False), (True, True)])
-def test_verification_measures_onnx_runtime_against_pytorch(model, tmp_path, include_postprocess, fp16):
-    path = export_onnx(model, tmp_path / "model.onnx", 128, 256, include_postprocess=include_postprocess, fp16=fp16)
-    verification = verify_onnx(model, path, torch.randn(1, 3, 128, 256), fp16=fp16)
-    assert verification.output == ("labels" if include_postprocess else "logits")
+@pytest.mark.parametrize("graph, output, fp16, tolerance",
+                         [("logits_onnx", "logits", False, 1e-4), ("labels_fp16_onnx", "labels", True, 1e-2)])
+def test_verification_measures_onnx_runtime_against_pytorch(model, request, graph, output, fp16, tolerance):
+    verification = verify_onnx(model, request.getfixturevalue(graph), torch.randn(1, 3, 128, 256), fp16=fp16)
+    assert (verification.output, verification.tolerance) == (output, tolerance)
     assert 0 <= verification.error <= verification.tolerance
-    assert verification.tolerance == {(False, False): 1e-4, (True, True): 1e-2}[include_postprocess, fp16]
 
 
 def test_a_graph_that_differs_from_pytorch_is_not_written(model, tmp_path, monkeypatch):
@@ -91,10 +101,9 @@ def test_sizes_outside_the_rule_are_refused_with_the_fix(model, tmp_path):
     assert not (tmp_path / "bad.onnx").exists()
 
 
-@pytest.mark.parametrize("include_postprocess", [False, True])
-def test_io_binding_runner_gives_the_sessions_outputs_as_torch_tensors(model, tmp_path, include_postprocess):
-    path = export_onnx(model, tmp_path / "model.onnx", 128, 256, include_postprocess=include_postprocess)
-    session = onnxruntime_session(path)
+@pytest.mark.parametrize("graph", ["logits_onnx", "labels_fp16_onnx"])
+def test_io_binding_runner_gives_the_sessions_outputs_as_torch_tensors(request, graph):
+    session = onnxruntime_session(request.getfixturevalue(graph))
     pixel_values = torch.randn(2, 3, 128, 320)
     output = OnnxRuntimeRunner(session)(pixel_values)
     expected = session.run(None, {"pixel_values": pixel_values.numpy()})[0]
