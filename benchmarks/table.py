@@ -17,8 +17,9 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from dabnet_zoo.fileio import write_atomic
 from dabnet_zoo.registry import list_models
-from dabnet_zoo.results import BACKENDS, BenchmarkResult, load_benchmark_results, write_atomic
+from dabnet_zoo.results import BACKENDS, BenchmarkResult, load_benchmark_results
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- tables: start (python benchmarks/table.py --write) -->", "<!-- tables: end -->"

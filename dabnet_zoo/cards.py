@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DabnetZooError
+from .fileio import write_atomic
 from .presets import DATASETS
 from .registry import (
     ORIGIN_CONVERTED,
@@ -45,7 +46,6 @@ from .results import (
     load_benchmark_results,
     load_evaluation_results,
     load_training_record,
-    write_atomic,
 )
 
 logger = logging.getLogger(__name__)

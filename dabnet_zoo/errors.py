@@ -8,6 +8,7 @@ so ``except ValueError`` keeps working for callers that do not know this package
 from __future__ import annotations
 
 import difflib
+import errno
 from collections.abc import Iterable
 
 
@@ -62,6 +63,14 @@ class PublishError(DabnetZooError, OSError):
     """The Hub refused or could not be reached while pushing."""
 
 
+class NoSpaceError(DabnetZooError, OSError):
+    """The disk (or quota) filled up while writing an output; nothing was left behind (see dabnet_zoo.fileio)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.errno = errno.ENOSPC  # so `except OSError as e: e.errno == ENOSPC` callers still recognise it
+
+
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """Build the message for an unknown name: the name, the closest match and every valid choice."""
     known = sorted(known)
@@ -74,6 +83,7 @@ __all__ = [
     "CheckpointError",
     "DabnetZooError",
     "InputError",
+    "NoSpaceError",
     "OutputExistsError",
     "PublishError",
     "RecipeError",

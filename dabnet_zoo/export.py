@@ -27,8 +27,8 @@ from torch import nn
 
 from .deploy import fold_batch_norms, fuse_patch_unshuffle
 from .errors import DabnetZooError
+from .fileio import atomic_file, write_atomic
 from .modeling_dabnet import DabnetForSemanticSegmentation
-from .results import write_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from tqdm.auto import tqdm
 
 from .cityscapes import write_submission_png
 from .errors import DabnetZooError, InputError
+from .fileio import write_atomic
 from .image_processing_dabnet import DabnetImageProcessor, to_rgb_uint8
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import DATASETS, get_dataset_preset
 from .registry import VARIANTS, split_model_name
-from .results import write_atomic
 from .visualize import colorize, default_palette, get_palette, overlay
 from .zoo import create_processor, load_model
 

@@ -48,10 +48,11 @@ from .cards import (
     render_training_card,
 )
 from .errors import InputError, PublishError
+from .fileio import write_atomic
 from .presets import DATASETS
 from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
 from .remote_code import REMOTE_CODE_FILES, add_remote_code
-from .results import load_benchmark_results, load_evaluation_results, load_training_record, write_atomic
+from .results import load_benchmark_results, load_evaluation_results, load_training_record
 from .weights import CONFIG_FILE, PROCESSOR_FILE, config_mismatches, sha256_of
 
 logger = logging.getLogger(__name__)

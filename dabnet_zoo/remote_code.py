@@ -35,9 +35,9 @@ from pathlib import Path
 from . import configuration_dabnet, image_processing_dabnet, modeling_dabnet
 from .configuration_dabnet import DabnetConfig
 from .errors import InputError
+from .fileio import write_atomic
 from .image_processing_dabnet import DabnetImageProcessor
 from .modeling_dabnet import DabnetForSemanticSegmentation, DabnetModel
-from .results import write_atomic
 
 logger = logging.getLogger(__name__)
 

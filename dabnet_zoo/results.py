@@ -5,16 +5,17 @@ then written atomically) and read back only through it (unknown schemas or keys 
 plus the validator of a third, ``dabnet-zoo/training/v1`` (``training.json`` of ``recipes/train.py``, keys
 :data:`dabnet_zoo.training.TRAINING_KEYS`), which training cards read:
 
-``dabnet-zoo/eval/v1``: one evaluation of one model on one split (``recipes/evaluate.py``)::
+``dabnet-zoo/eval/v2``: one evaluation of one model on one split (``recipes/evaluate.py``)::
 
-    {"schema": "dabnet-zoo/eval/v1", "model": str, "dataset": str, "split": str,
-     "mode": "whole" | "slide" | "ms+flip", "num_images": int,
+    {"schema": "dabnet-zoo/eval/v2", "model": str, "dataset": str, "evaluated_on": str, "split": str,
+     "mode": "whole" | "slide" | "ms+flip", "test_size": [int, int], "keep_ratio": bool, "num_images": int,
      "metrics": {"mean_iou": float, "mean_accuracy": float, "overall_accuracy": float},
-     "per_category_iou": {class_name: float | null}, "weights": str, "command": str, "date": str}
+     "per_category_iou": {class_name: float | null}, "weights": str, "weights_sha256": str | null,
+     "command": str, "date": str}
 
-``dabnet-zoo/benchmark/v1``: one latency measurement of one model in one setting (``dabnet-zoo benchmark``)::
+``dabnet-zoo/benchmark/v2``: one latency measurement of one model in one setting (``dabnet-zoo benchmark``)::
 
-    {"schema": "dabnet-zoo/benchmark/v1", "model": str, "dataset": str,
+    {"schema": "dabnet-zoo/benchmark/v2", "model": str, "dataset": str, "weights_sha256": str | null,
      "backend": "eager" | "optimized" | "compile" | "onnxruntime" | "tensorrt",
      "precision": "fp32" | "fp16" | "bf16",
      "device": "cpu" | "cuda", "hardware": str, "batch_size": int, "height": int, "width": int,
@@ -23,9 +24,21 @@ plus the validator of a third, ``dabnet-zoo/training/v1`` (``training.json`` of 
      "environment": {str: str}, "command": str, "date": str}
 
 Metrics are fractions in 0..1 (a class absent from both prediction and ground truth has IoU null); ``model`` is
-a zoo name (``dabnet_r18_p8`` or ``dabnet_r18_p8.cityscapes``), ``date`` an ISO-8601 date or timestamp,
-``weights`` says which weights were evaluated (a folder, a Hub id@revision or a sha256), ``command`` the exact
-command that produced the file.
+a zoo name (``dabnet_r18_p8`` or ``dabnet_r18_p8.cityscapes``) and ``dataset`` the label set of the model
+(a dataset preset), ``date`` an ISO-8601 date or timestamp, ``command`` the exact command that produced the file.
+
+A result says exactly what was measured, so that no number can end up describing something else:
+
+* ``evaluated_on``: the images actually evaluated, ``dataset`` itself or :data:`SYNTHETIC` (the generated
+  scenes of ``dabnet-zoo make-synthetic``, which use a preset's layout and labels but are not that dataset);
+* ``test_size`` and ``keep_ratio``: the test resize (fit inside ``test_size`` keeping the aspect ratio, or
+  exactly ``test_size``) and ``mode`` the inference mode, i.e. the protocol;
+* ``weights_sha256``: sha256 of the ``model.safetensors`` measured, or null when unknown (random weights are
+  never evaluated into a file). ``weights`` says where they came from (a folder, a Hub id@revision).
+
+Model cards and ``dabnet-zoo push`` keep only the evaluations of the weights they describe, on the real dataset
+(:func:`evaluations_of`). Speed does not depend on the weights' values, so a benchmark describes every set of
+weights of its ``model`` and ``dataset``; ``fps`` is ``1000 * batch_size / median`` (the median latency).
 
 Folders, relative to the repository root (one folder per ``variant.dataset``, any file names)::
 
@@ -40,20 +53,24 @@ import logging
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
 
 from .errors import DabnetZooError, OutputExistsError, ResultsError
+from .fileio import write_atomic
 from .presets import DATASETS
 from .registry import VARIANTS, split_model_name
 
 logger = logging.getLogger(__name__)
 
-EVAL_SCHEMA = "dabnet-zoo/eval/v1"
-BENCHMARK_SCHEMA = "dabnet-zoo/benchmark/v1"
+EVAL_SCHEMA = "dabnet-zoo/eval/v2"
+BENCHMARK_SCHEMA = "dabnet-zoo/benchmark/v2"
+# Earlier schemas, refused with a hint: v1 records did not say which weights, data or test size they measured.
+_OLD_SCHEMAS = {"dabnet-zoo/eval/v1": "recipes/evaluate.py", "dabnet-zoo/benchmark/v1": "dabnet-zoo benchmark"}
+SYNTHETIC = "synthetic"
+"""``evaluated_on`` of an evaluation on the synthetic scenes (``dabnet_zoo.data.synthetic``), never a real dataset."""
 EVAL_RESULTS_DIR = "results"
 BENCHMARK_RESULTS_DIR = "benchmarks/results"
 
@@ -74,12 +91,16 @@ class EvaluationResult:
 
     model: str
     dataset: str
+    evaluated_on: str
     split: str
     mode: str
+    test_size: tuple[int, int]
+    keep_ratio: bool
     num_images: int
     metrics: dict[str, float]
     per_category_iou: dict[str, float | None]
     weights: str
+    weights_sha256: str | None
     command: str
     date: str
     schema: str = EVAL_SCHEMA
@@ -91,7 +112,9 @@ class EvaluationResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object, keys in schema order."""
-        return {key: getattr(self, key) for key in _EVAL_KEYS}
+        data = {key: getattr(self, key) for key in _EVAL_KEYS}
+        data["test_size"] = list(self.test_size)
+        return data
 
 
 @dataclass(frozen=True)
@@ -100,6 +123,7 @@ class BenchmarkResult:
 
     model: str
     dataset: str
+    weights_sha256: str | None
     backend: str
     precision: str
     device: str
@@ -144,6 +168,12 @@ class _Checker:
         self.data, self.source, self.problems = data, source, []
         if not isinstance(data, dict):
             raise ResultsError(f"{source}: expected a JSON object for {schema}, got {type(data).__name__}.")
+        if data.get("schema") in _OLD_SCHEMAS:
+            raise ResultsError(
+                f"{source}: {data['schema']} was written by an older dabnet-zoo and does not record the weights' "
+                f"sha256, the data or the protocol it measured; run {_OLD_SCHEMAS[data['schema']]} again, or "
+                "delete the file."
+            )
         if data.get("schema") != schema:
             raise ResultsError(
                 f"{source}: unknown schema {data.get('schema')!r}; expected {schema!r}, as {written_by} writes it."
@@ -201,6 +231,10 @@ def _is_text(value: Any) -> bool:
     return isinstance(value, str) and value.strip() != ""
 
 
+def _is_sha256_or_null(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None)
+
+
 def _is_date(value: Any) -> bool:
     if not isinstance(value, str):
         return False
@@ -226,13 +260,20 @@ def validate_evaluation(data: Any, source: PathLike | None = None) -> Evaluation
     check = _Checker(data, EVAL_SCHEMA, _EVAL_KEYS, where, "dabnet_zoo.results.write_evaluation_result")
     for key in ("model", "dataset", "split", "weights", "command"):
         check.value(key, _is_text, "a non-empty string")
+    check.value("evaluated_on", _one_of((data.get("dataset"), SYNTHETIC)),
+                f"the model's dataset ({data.get('dataset')!r}) or {SYNTHETIC!r}")
     check.value("mode", _one_of(EVAL_MODES), f"one of {EVAL_MODES}")
+    check.value("test_size", lambda v: isinstance(v, (list, tuple)) and len(v) == 2 and all(_is_int(x, 1) for x in v),
+                "[height, width] in pixels")
+    check.value("keep_ratio", lambda v: isinstance(v, bool), "true or false")
     check.value("num_images", lambda v: _is_int(v, 1), "a positive integer")
+    check.value("weights_sha256", _is_sha256_or_null, "null or 64 lowercase hex digits")
     check.value("date", _is_date, "an ISO-8601 date")
     check.mapping("metrics", EVAL_METRICS, _is_fraction, "a fraction in 0..1")
     check.mapping("per_category_iou", None, lambda v: v is None or _is_fraction(v), "a fraction in 0..1 or null")
     check.done()
     values = {key: data[key] for key in _EVAL_KEYS}
+    values["test_size"] = tuple(data["test_size"])
     values["metrics"] = {key: float(data["metrics"][key]) for key in EVAL_METRICS}
     values["per_category_iou"] = {k: None if v is None else float(v) for k, v in data["per_category_iou"].items()}
     return EvaluationResult(**values, source=Path(source) if source is not None else None)
@@ -256,6 +297,7 @@ def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkRe
         check.value(key, lambda v: _is_int(v, 1), "a positive integer")
     check.value("warmup", lambda v: _is_int(v, 0), "a non-negative integer")
     check.value("includes_resize_argmax", lambda v: isinstance(v, bool), "true or false")
+    check.value("weights_sha256", _is_sha256_or_null, "null or 64 lowercase hex digits")
     check.value("fps", _is_positive, "a positive number")
     check.value("date", _is_date, "an ISO-8601 date")
     check.mapping("latency_ms", LATENCY_STATS, _is_positive, "a positive number of milliseconds")
@@ -264,6 +306,11 @@ def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkRe
     if isinstance(latency, dict) and all(_is_positive(latency.get(k)) for k in ("median", "p90")):
         if latency["p90"] < latency["median"]:
             check.problems.append(f"latency_ms p90 ({latency['p90']}) is below the median ({latency['median']})")
+        if _is_positive(data.get("fps")) and _is_int(data.get("batch_size"), 1):
+            from_median = 1000.0 * data["batch_size"] / latency["median"]
+            if not math.isclose(data["fps"], from_median, rel_tol=1e-6):
+                check.problems.append(f"fps={data['fps']!r} is not 1000 * batch_size / median latency "
+                                      f"({from_median:.6g})")
     check.done()
     values = {key: data[key] for key in _BENCHMARK_KEYS}
     values["latency_ms"] = {key: float(data["latency_ms"][key]) for key in LATENCY_STATS}
@@ -428,6 +475,20 @@ def load_benchmark_results(model: str, root: PathLike = ".") -> list[BenchmarkRe
     return _load_folder(benchmark_results_dir(model, root), model, BenchmarkResult)
 
 
+def evaluations_of(
+    records: list[EvaluationResult], weights_sha256: str | None, dataset: str
+) -> list[EvaluationResult]:
+    """The evaluations that measured the weights with this sha256 on the real ``dataset``.
+
+    This is what a model card or a Hub upload may state about those weights: an evaluation of other weights
+    (another sha256, or none recorded) or on the synthetic scenes says nothing about them. ``weights_sha256``
+    None (weights not published, unknown) keeps nothing.
+    """
+    if weights_sha256 is None:
+        return []
+    return [r for r in records if r.weights_sha256 == weights_sha256 and r.evaluated_on == dataset == r.dataset]
+
+
 def _folder_name(model: str) -> str:
     variant, dataset = split_model_name(model)
     return f"{variant.name}.{dataset}"
@@ -463,27 +524,10 @@ def _read_json(path: Path) -> Any:
 
 
 def _write_json(path: Path, data: dict, overwrite: bool) -> Path:
-    if path.exists() and not overwrite:
+    if path.exists() and not overwrite:  # early, with the results-specific hint; write_atomic re-checks atomically
         raise OutputExistsError(f"{path} already exists; choose another name or pass overwrite=True.")
-    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", overwrite=overwrite)
     logger.info("Wrote %s", path)
-    return path
-
-
-def write_atomic(path: PathLike, data: str | bytes) -> Path:
-    """Write ``data`` (text as UTF-8, or bytes) to ``path`` through a temporary file in the same folder and a
-    rename, so a reader never sees half a file and an interrupted write leaves the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(temporary, 0o644)  # mkstemp's 0600 would make shared results unreadable to others
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -501,10 +545,12 @@ __all__ = [
     "LATENCY_STATS",
     "PRECISIONS",
     "ResultsError",
+    "SYNTHETIC",
     "benchmark_file_name",
     "benchmark_results_dir",
     "evaluation_file_name",
     "evaluation_results_dir",
+    "evaluations_of",
     "load_benchmark_results",
     "load_evaluation_results",
     "load_training_record",
@@ -515,5 +561,4 @@ __all__ = [
     "validate_training_record",
     "write_benchmark_result",
     "write_evaluation_result",
-    "write_atomic",
 ]
