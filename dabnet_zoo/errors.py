@@ -72,10 +72,19 @@ class NoSpaceError(DabnetZooError, OSError):
 
 
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
-    """Build the message for an unknown name: the name, the closest match and every valid choice."""
-    known = sorted(known)
-    close = difflib.get_close_matches(name, known, n=1)
-    hint = f" Did you mean {close[0]!r}?" if close else ""
+    """Build the message for an unknown name: the name, the closest match and every valid choice (in the
+    order given).
+
+    A name is suggested only when it is close (case aside) and closer than every other: ``dabnet_r18_p3`` is
+    as far from p2 as from p4 or p8, and naming one of them would be a guess, so only the list is shown.
+    """
+    known = list(known)
+    scores = sorted(
+        ((difflib.SequenceMatcher(None, name.lower(), candidate.lower()).ratio(), candidate) for candidate in known),
+        key=lambda pair: pair[0], reverse=True,
+    )
+    clear = scores and scores[0][0] >= 0.8 and (len(scores) == 1 or scores[0][0] > scores[1][0])
+    hint = f" Did you mean {scores[0][1]!r}?" if clear else ""
     return f"Unknown {kind} {name!r}.{hint} Known {kind}s: {', '.join(known)}."
 
 

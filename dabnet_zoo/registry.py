@@ -8,6 +8,11 @@ Two tables, in the spirit of torchvision's weights metadata and timm's registry:
   count and GMACs at the dataset's test size, the Hub repo id (derived, never typed), the pinned revision and
   sha256 of ``model.safetensors`` once published, the recipe file, where the weights come from and their licence.
 
+Two functions answer every question about names, and nothing else in the package parses one:
+:func:`resolve_model` turns what a user typed (a zoo name, ``name.dataset``, a local folder or a Hub repo id,
+plus an optional dataset) into a :class:`ModelRef`, and :func:`identify_config` answers the reverse question,
+which variant and dataset a ``config.json`` / :class:`DabnetConfig` describes.
+
 Every other place that enumerates models (``create_model``, hubconf, the ``models`` command, the model cards,
 the README table, test parametrisation) reads these, so adding a variant is one entry here. Numbers quoted
 from the original project are kept apart from numbers this project measures (:class:`PaperResult` vs. the
@@ -18,10 +23,15 @@ recomputed from the built models by the tests.
 from __future__ import annotations
 
 import fnmatch
+import json
+import os
 import re
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
-from .errors import InputError, RegistryError, UnknownModelError, unknown_name_message
+from .errors import CheckpointError, InputError, RegistryError, UnknownModelError, unknown_name_message
 from .presets import DATASETS, get_dataset_preset
 
 
@@ -339,6 +349,271 @@ def list_weights(pattern: str = "*", dataset: str | None = None, published: bool
     ]
 
 
+# --------------------------------------------------------------------------------------------------------
+# Resolving model arguments (the one parser of names) and configs (the one reverse lookup).
+
+CONFIG_FILE = "config.json"
+CONVERSION_FILE = "conversion.json"
+"""Provenance that ``dabnet-zoo convert`` writes beside the weights; its ``dataset`` settles COCO-Stuff-10k vs
+-164k, whose classes are the same."""
+_SHARDED_WEIGHTS_FILE = "model.safetensors.index.json"
+_PICKLE_SUFFIXES = (".pth", ".pt", ".bin", ".pkl", ".ckpt")
+# A Hub repo id: ORG/NAME, each part word characters, '-' and '.', no '--' or '..' (huggingface_hub's rule).
+_HUB_ID = re.compile(r"[\w.-]{1,96}/[\w.-]{1,96}")
+_GENERIC_LABEL = re.compile(r"LABEL_(\d+)")
+SOURCES = ("zoo", "random", "folder", "hub")
+
+
+@dataclass(frozen=True)
+class ConfigIdentity:
+    """What a DABNet config describes, as far as the registry is concerned (see :func:`identify_config`).
+
+    Attributes:
+        context_path, patch_size, num_labels: as the config records them (None where it does not).
+        class_names: the config's class names, or None when it has only transformers' ``LABEL_i`` placeholders.
+        variant: the registry variant with this context path and patch size, or None.
+        datasets: the dataset presets whose classes the config has: the same names, or (without names) the same
+            number. COCO-Stuff-10k and -164k share their classes, so a COCO-Stuff config names both.
+    """
+
+    context_path: str | None
+    patch_size: int | None
+    num_labels: int | None
+    class_names: tuple[str, ...] | None
+    variant: str | None
+    datasets: tuple[str, ...]
+
+    @property
+    def dataset(self) -> str | None:
+        """The one preset the classes match, or None (none, or several)."""
+        return self.datasets[0] if len(self.datasets) == 1 else None
+
+    def mismatches(self, entry: WeightsEntry) -> list[str]:
+        """How the config disagrees with a registry entry (context path, patch size, class count), as
+        ``"key=found (expected value)"`` items; empty when it describes that model."""
+        variant = VARIANTS[entry.variant]
+        expected = {"context_path": variant.context_path, "patch_size": variant.patch_size,
+                    "num_labels": DATASETS[entry.dataset].num_labels}
+        found = {"context_path": self.context_path, "patch_size": self.patch_size, "num_labels": self.num_labels}
+        return [f"{key}={found[key]!r} (expected {value!r})" for key, value in expected.items() if found[key] != value]
+
+    def describe(self) -> str:
+        """E.g. ``dabnet_r18_p8 with 19 classes (cityscapes)``, for messages."""
+        arch = self.variant or f"{self.context_path} with patch size {self.patch_size} (no zoo variant)"
+        classes = f" ({' or '.join(self.datasets)})" if self.datasets else ""
+        return f"{arch} with {self.num_labels} classes{classes}"
+
+
+def identify_config(config: Mapping[str, Any] | Any) -> ConfigIdentity:
+    """Which variant and dataset preset a config describes: the one reverse lookup of the package.
+
+    Args:
+        config: a :class:`DabnetConfig` (or any object with its attributes) or a ``config.json`` as a dict;
+            only ``context_path``, ``patch_size``, ``id2label`` and ``num_labels`` are read, so a partial dict
+            such as ``{"context_path": ..., "patch_size": ..., "num_labels": ...}`` works too.
+
+    The variant is the one with the config's context path and patch size. The datasets are the presets with the
+    config's class names; where the config carries no names (transformers' ``LABEL_0`` ... placeholders), the
+    presets with its class count.
+    """
+    if isinstance(config, Mapping):
+        get = config.get
+    else:
+        def get(key: str, default: Any = None) -> Any:
+            return getattr(config, key, default)
+
+    context_path, patch_size = get("context_path"), get("patch_size")
+    id2label = get("id2label") or {}
+    try:
+        names = tuple(str(id2label[key]) for key in sorted(id2label, key=int))
+    except (TypeError, ValueError):  # keys that are not class indices: no names to go by
+        names = ()
+    num_labels = len(names) if names else get("num_labels")
+    generic = all(_GENERIC_LABEL.fullmatch(name) for name in names)
+    variant = next((v.name for v in VARIANTS.values()
+                    if (v.context_path, v.patch_size) == (context_path, patch_size)), None)
+    if names and not generic:
+        datasets = tuple(key for key, preset in DATASETS.items() if preset.class_names == names)
+    else:
+        datasets = tuple(key for key, preset in DATASETS.items() if preset.num_labels == num_labels)
+    return ConfigIdentity(
+        context_path=context_path, patch_size=patch_size, num_labels=num_labels,
+        class_names=None if generic else names, variant=variant, datasets=datasets,
+    )
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model argument resolved by :func:`resolve_model`: which model it is and where its weights are.
+
+    Attributes:
+        source: where the weights come from: ``"zoo"`` (published weights pinned in the registry), ``"random"``
+            (a zoo name without published weights: the architecture, randomly initialised), ``"folder"`` (a
+            local ``save_pretrained`` folder) or ``"hub"`` (a Hub repo id, read by transformers).
+        location: ``variant.dataset`` for a zoo name, the path for a folder, the repo id for the Hub.
+        variant: the registry variant, or None: a Hub id before its config is read (:meth:`with_config`), or
+            a config that matches no variant.
+        dataset: the dataset preset the model is for (given, named, or found from its classes), or None.
+        num_labels: the model's class count, where known.
+    """
+
+    source: str
+    location: str
+    variant: str | None = None
+    dataset: str | None = None
+    num_labels: int | None = None
+
+    def __str__(self) -> str:
+        return self.location
+
+    @property
+    def is_zoo_name(self) -> bool:
+        """Whether the argument was a zoo name (``zoo`` or ``random`` weights)."""
+        return self.source in ("zoo", "random")
+
+    @property
+    def name(self) -> str | None:
+        """``variant.dataset``, the name results and model cards are filed under; None unless the model is
+        a zoo variant with that dataset's classes."""
+        if self.variant is None or self.dataset is None:
+            return None
+        if self.num_labels is not None and self.num_labels != DATASETS[self.dataset].num_labels:
+            return None
+        return f"{self.variant}.{self.dataset}"
+
+    @property
+    def entry(self) -> WeightsEntry | None:
+        """The registry entry of :attr:`name`, if any."""
+        return WEIGHTS[self.name] if self.name is not None else None
+
+    def with_config(self, config: Mapping[str, Any] | Any) -> ModelRef:
+        """This reference completed from the model's config once it is loaded (a Hub id's variant and dataset).
+
+        Raises:
+            InputError: the dataset given contradicts the model's classes.
+        """
+        if self.is_zoo_name:
+            return self
+        identity = identify_config(config)
+        return replace(self, variant=identity.variant, num_labels=identity.num_labels,
+                       dataset=_dataset_for(self.location, identity, self.dataset))
+
+
+def resolve_model(name_or_path: str | os.PathLike | ModelRef, dataset: str | None = None) -> ModelRef:
+    """Resolve a model argument: the one parser of model names in the package.
+
+    Args:
+        name_or_path: one of
+
+            * a zoo name, ``dabnet_r18_p8`` or ``dabnet_r18_p8.camvid``;
+            * a local ``save_pretrained`` folder (an existing directory, or any ``os.PathLike``): its
+              ``config.json`` says the variant and the classes (and ``conversion.json`` the dataset);
+            * a Hub repo id ``ORG/NAME`` (read when the model is loaded; :meth:`ModelRef.with_config` then
+              completes the reference);
+            * a :class:`ModelRef`, returned as it is (``dataset`` must then be None or agree).
+
+            A local directory wins over a zoo name or repo id of the same spelling.
+        dataset: the dataset preset the model is for. For a zoo name it picks the weights (default
+            Cityscapes; a ``.dataset`` tag must agree); for a folder or repo id it must agree with the model's
+            classes where they match a preset (a model with other classes may still be given one, e.g. for
+            its test protocol, but then has no :attr:`ModelRef.name`).
+
+    Raises:
+        InputError: something that looks like a path (contains a path separator and is not a repo id, starts
+            with ``.``, ``~`` or ``/``, or starts with an existing folder) but does not exist: "no such folder",
+            at once, with no Hub request; a file instead of a folder; a dataset that contradicts the name.
+        CheckpointError: a folder without ``config.json`` / ``model.safetensors`` (e.g. only a pickle), or
+            whose config is not a DABNet config.
+        UnknownModelError: a bare name that is no zoo name, with the close one and the list of valid ones.
+    """
+    if dataset is not None:
+        get_dataset_preset(dataset)  # an unknown dataset raises, listing the known ones
+    if isinstance(name_or_path, ModelRef):
+        if dataset is not None and dataset != name_or_path.dataset:
+            raise InputError(f"{name_or_path} was resolved for dataset {name_or_path.dataset!r} but "
+                             f"dataset={dataset!r} was passed; drop one.")
+        return name_or_path
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _resolve_folder(str(path), path, dataset)
+    if path.exists():
+        raise InputError(f"{text} is a file, not a model folder: pass the folder holding {CONFIG_FILE} and "
+                         f"{WEIGHTS_FILE} (an original .pth checkpoint is converted first: dabnet-zoo convert "
+                         f"{text} OUT_DIR --variant VARIANT).")
+    if not isinstance(name_or_path, str) or _looks_like_path(text):
+        first = Path(text).parts[0] if Path(text).parts else text
+        hub = (f" (read as a path because a local {first!r} exists; run elsewhere to load the Hub repo {text})"
+               if _is_hub_id(text) and os.path.exists(first) else "")
+        raise InputError(f"no such folder: {text}{hub}")
+    if text.partition(".")[0] in VARIANTS:
+        variant, dataset = split_model_name(text, dataset)
+        entry = WEIGHTS[f"{variant.name}.{dataset}"]
+        return ModelRef("zoo" if entry.published else "random", entry.name, variant.name, dataset,
+                        DATASETS[dataset].num_labels)
+    if _is_hub_id(text):
+        return ModelRef("hub", text, dataset=dataset)
+    raise UnknownModelError(
+        unknown_name_message("model", text, VARIANTS) + " A local folder or a Hub repo id (ORG/NAME) also works."
+    )
+
+
+def _looks_like_path(text: str) -> bool:
+    """Whether a string that names nothing on disk was meant as a path rather than a zoo name or repo id."""
+    if text.startswith((".", "~")) or os.path.isabs(text):
+        return True
+    separators = [sep for sep in (os.sep, os.altsep) if sep]
+    if not any(sep in text for sep in separators):
+        return False
+    first = re.split("|".join(map(re.escape, separators)), text)[0]
+    return os.path.exists(first) or not _is_hub_id(text)
+
+
+def _is_hub_id(text: str) -> bool:
+    return bool(_HUB_ID.fullmatch(text)) and ".." not in text and "--" not in text
+
+
+def _resolve_folder(text: str, path: Path, dataset: str | None) -> ModelRef:
+    config_path = path / CONFIG_FILE
+    has_weights = (path / WEIGHTS_FILE).is_file() or (path / _SHARDED_WEIGHTS_FILE).is_file()
+    if not config_path.is_file() or not has_weights:
+        pickles = sorted(p.name for p in path.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+        missing = " and ".join(name for name, ok in ((CONFIG_FILE, config_path.is_file()),
+                                                     (WEIGHTS_FILE, has_weights)) if not ok)
+        hint = (f" It holds {', '.join(pickles[:3])}: pickled checkpoints are never loaded; convert an original "
+                f"one with `dabnet-zoo convert {path / pickles[0]} OUT_DIR --variant VARIANT`." if pickles else
+                " Pass a folder written by save_pretrained or `dabnet-zoo convert`.")
+        raise CheckpointError(f"{text} has no {missing}.{hint}")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"{config_path} is not readable JSON: {error}") from None
+    if not isinstance(config, dict) or config.get("model_type") != "dabnet":
+        found = config.get("model_type") if isinstance(config, dict) else None
+        raise CheckpointError(f"{config_path} is not a DABNet config (model_type {found!r}).")
+    identity = identify_config(config)
+    hint = None
+    if (path / CONVERSION_FILE).is_file():
+        try:
+            hint = json.loads((path / CONVERSION_FILE).read_text(encoding="utf-8")).get("dataset")
+        except (OSError, ValueError, AttributeError):
+            hint = None  # provenance only: a damaged file does not stop loading
+    return ModelRef("folder", text, identity.variant, _dataset_for(text, identity, dataset, hint), identity.num_labels)
+
+
+def _dataset_for(where: str, identity: ConfigIdentity, given: str | None, hint: str | None = None) -> str | None:
+    """The dataset a model is for: the one given (if its classes allow it), else the one its classes match,
+    with ``hint`` (from ``conversion.json``) choosing among presets that share their classes."""
+    if given is not None:
+        if identity.datasets and given not in identity.datasets:
+            raise InputError(f"{where} is {identity.describe()}, not a {given} model "
+                             f"({DATASETS[given].num_labels} classes); drop the dataset or pass the right one.")
+        return given
+    if hint in identity.datasets:
+        return hint
+    return identity.dataset
+
+
 def format_models_table(pattern: str = "*", dataset: str | None = None, pretrained: bool = False) -> str:
     """The registry as a text table: one row per variant x dataset, footnotes for the paper's setups.
 
@@ -402,4 +677,11 @@ __all__ = [
     "list_models",
     "list_weights",
     "split_model_name",
+    "CONFIG_FILE",
+    "CONVERSION_FILE",
+    "ConfigIdentity",
+    "ModelRef",
+    "SOURCES",
+    "identify_config",
+    "resolve_model",
 ]

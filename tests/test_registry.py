@@ -35,8 +35,14 @@ def test_the_six_variants_are_registered():
 
 
 def test_unknown_names_list_the_known_ones():
-    with pytest.raises(UnknownModelError, match=r"Did you mean 'dabnet_r18_p8'\?.*dabnet_effb1, dabnet_r18_p1"):
+    # A clear typo gets a suggestion; p9 is as close to p1/p2/p4/p8 as to each other: no guess, just the list.
+    with pytest.raises(UnknownModelError, match=r"Did you mean 'dabnet_r18_p16'\?"):
+        get_variant("dabnet_r18_p16x")
+    with pytest.raises(UnknownModelError) as error:
         get_variant("dabnet_r18_p9")
+    assert "Did you mean" not in str(error.value)
+    assert str(error.value).endswith("Known models: dabnet_r18_p1, dabnet_r18_p2, dabnet_r18_p4, dabnet_r18_p8, "
+                                     "dabnet_r18_p16, dabnet_effb1.")
     with pytest.raises(KeyError):  # also a KeyError for callers that do not know our errors
         get_variant("resnet50")
     with pytest.raises(UnknownModelError, match="Unknown dataset 'kitti'.*camvid, cityscapes"):
