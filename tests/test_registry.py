@@ -11,16 +11,20 @@ from huggingface_hub.utils import validate_repo_id
 from torch.utils.flop_counter import FlopCounterMode
 
 from dabnet_zoo import UnknownModelError, create_model, get_variant, list_models, valid_input_size
+from dabnet_zoo.errors import CheckpointError, InputError
 from dabnet_zoo.presets import DATASETS
 from dabnet_zoo.registry import (
     ORIGIN_CONVERTED,
     ORIGINS,
     VARIANTS,
     WEIGHTS,
+    ModelRef,
     RegistryError,
     format_models_table,
     get_weights,
+    identify_config,
     list_weights,
+    resolve_model,
     split_model_name,
 )
 
@@ -45,7 +49,7 @@ def test_unknown_names_list_the_known_ones():
                                      "dabnet_r18_p16, dabnet_effb1.")
     with pytest.raises(KeyError):  # also a KeyError for callers that do not know our errors
         get_variant("resnet50")
-    with pytest.raises(UnknownModelError, match="Unknown dataset 'kitti'.*camvid, cityscapes"):
+    with pytest.raises(UnknownModelError, match="Unknown dataset 'kitti'.*cityscapes, camvid, coco_stuff10k"):
         split_model_name("dabnet_r18_p2", "kitti")
 
 
@@ -186,3 +190,160 @@ def test_paper_results_name_their_dataset_and_setup():
         for dataset, result in variant.paper.items():
             assert dataset in DATASETS
             assert result.fps is None or "original README" in result.fps_setup
+
+
+# ----------------------------------------------------------------------------------------------------------
+# resolve_model and identify_config: the one parser of model arguments and the one reverse lookup.
+
+# The variants as the original project defines them (context path, SIM patch size) and the class counts of the
+# datasets, stated here rather than read from the registry.
+PAPER_VARIANTS = {
+    "dabnet_r18_p1": ("resnet18_v1c", 1),
+    "dabnet_r18_p2": ("resnet18_v1c", 2),
+    "dabnet_r18_p4": ("resnet18_v1c", 4),
+    "dabnet_r18_p8": ("resnet18_v1c", 8),
+    "dabnet_r18_p16": ("resnet18_v1c", 16),
+    "dabnet_effb1": ("efficientnet_b1", 2),
+}
+CLASS_COUNTS = {"cityscapes": 19, "camvid": 11, "coco_stuff10k": 171, "coco_stuff164k": 171}
+FIRST_CLASSES = {"cityscapes": "road", "camvid": "Sky", "coco_stuff10k": "person", "coco_stuff164k": "person"}
+
+
+def config_json(context_path, patch_size, names=None, num_labels=None):
+    """A config.json as save_pretrained writes it (string keys in id2label)."""
+    config = {"model_type": "dabnet", "context_path": context_path, "patch_size": patch_size}
+    if names is not None:
+        config["id2label"] = {str(i): name for i, name in enumerate(names)}
+    if num_labels is not None:
+        config["num_labels"] = num_labels
+    return config
+
+
+def model_folder(root, config, **extra_files):
+    import json
+
+    root.mkdir(parents=True)
+    (root / "config.json").write_text(json.dumps(config))
+    (root / "model.safetensors").write_bytes(b"")  # the resolver only looks for the file
+    for name, content in extra_files.items():
+        (root / name.replace("_", ".")).write_text(json.dumps(content))
+    return root
+
+
+@pytest.mark.parametrize("dataset", list(CLASS_COUNTS))
+@pytest.mark.parametrize("variant", list(PAPER_VARIANTS))
+def test_identify_config_finds_variant_and_dataset(variant, dataset):
+    context_path, patch_size = PAPER_VARIANTS[variant]
+    names = DATASETS[dataset].class_names
+    assert len(names) == CLASS_COUNTS[dataset] and names[0] == FIRST_CLASSES[dataset]
+    # COCO-Stuff-10k and -164k share their 171 classes: the names alone cannot tell them apart.
+    expected = ("coco_stuff10k", "coco_stuff164k") if dataset.startswith("coco") else (dataset,)
+    identity = identify_config(config_json(context_path, patch_size, names))
+    assert (identity.variant, identity.datasets, identity.num_labels) == (variant, expected, CLASS_COUNTS[dataset])
+    assert identity.dataset == (None if dataset.startswith("coco") else dataset)
+    assert identity.mismatches(get_weights(variant, dataset)) == []
+    # Without class names (transformers' LABEL_i placeholders, or a bare count) the count decides.
+    generic = identify_config(config_json(context_path, patch_size, [f"LABEL_{i}" for i in range(len(names))]))
+    counted = identify_config({"context_path": context_path, "patch_size": patch_size,
+                               "num_labels": CLASS_COUNTS[dataset]})
+    assert generic.datasets == counted.datasets == expected and generic.class_names is None
+
+
+def test_identify_config_reads_config_objects_and_reports_mismatches():
+    from dabnet_zoo import DabnetConfig
+
+    config = DabnetConfig(context_path="efficientnet_b1", patch_size=2, id2label=dict(enumerate(["a", "b", "c"])))
+    identity = identify_config(config)
+    assert (identity.variant, identity.datasets, identity.num_labels) == ("dabnet_effb1", (), 3)
+    assert identity.mismatches(get_weights("dabnet_r18_p4.camvid")) == [
+        "context_path='efficientnet_b1' (expected 'resnet18_v1c')", "patch_size=2 (expected 4)",
+        "num_labels=3 (expected 11)",
+    ]
+    no_variant = identify_config(config_json("efficientnet_b1", 4, num_labels=19))
+    assert no_variant.variant is None and no_variant.datasets == ("cityscapes",)
+    assert "no zoo variant" in no_variant.describe()
+
+
+def test_resolve_zoo_names():
+    assert resolve_model("dabnet_r18_p8") == ModelRef("random", "dabnet_r18_p8.cityscapes", "dabnet_r18_p8",
+                                                      "cityscapes", 19)
+    assert resolve_model("dabnet_r18_p1.camvid").name == "dabnet_r18_p1.camvid"
+    assert resolve_model("dabnet_effb1", "coco_stuff10k").name == "dabnet_effb1.coco_stuff10k"
+    assert resolve_model("dabnet_r18_p1.camvid").num_labels == 11
+    with pytest.raises(InputError, match="names dataset 'camvid' but dataset='cityscapes'"):
+        resolve_model("dabnet_r18_p1.camvid", "cityscapes")
+    with pytest.raises(UnknownModelError, match="Unknown dataset 'kitti'"):
+        resolve_model("dabnet_r18_p1", "kitti")
+    with pytest.raises(UnknownModelError, match="Known models: dabnet_r18_p1, .*Hub repo id"):
+        resolve_model("dabnet_r18_p3")
+
+
+def test_resolve_folders(tmp_path):
+    camvid = model_folder(tmp_path / "p8", config_json("resnet18_v1c", 8, DATASETS["camvid"].class_names))
+    assert resolve_model(str(camvid)) == ModelRef("folder", str(camvid), "dabnet_r18_p8", "camvid", 11)
+    assert resolve_model(camvid, "camvid").name == "dabnet_r18_p8.camvid"  # a PathLike is always a path
+    with pytest.raises(InputError, match=r"is dabnet_r18_p8 with 11 classes \(camvid\), not a cityscapes model"):
+        resolve_model(camvid, "cityscapes")
+    # COCO-Stuff: conversion.json settles 10k vs 164k; without it the dataset stays open until one is given.
+    coco = config_json("efficientnet_b1", 2, DATASETS["coco_stuff10k"].class_names)
+    converted = model_folder(tmp_path / "converted", coco, conversion_json={"dataset": "coco_stuff164k"})
+    assert resolve_model(converted).name == "dabnet_effb1.coco_stuff164k"
+    bare = model_folder(tmp_path / "bare", coco)
+    assert resolve_model(bare).dataset is None and resolve_model(bare, "coco_stuff10k").dataset == "coco_stuff10k"
+    # Custom classes: any dataset may be given (its test protocol), but the model is no zoo entry.
+    custom = model_folder(tmp_path / "custom", config_json("resnet18_v1c", 2, ["cat", "dog"]))
+    ref = resolve_model(custom, "cityscapes")
+    assert (ref.variant, ref.dataset, ref.num_labels, ref.name, ref.entry) == ("dabnet_r18_p2", "cityscapes", 2,
+                                                                               None, None)
+
+
+def test_a_local_folder_wins_over_a_zoo_name(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model_folder(tmp_path / "dabnet_r18_p2", config_json("resnet18_v1c", 16, num_labels=19))
+    assert resolve_model("dabnet_r18_p2") == ModelRef("folder", "dabnet_r18_p2", "dabnet_r18_p16", "cityscapes", 19)
+
+
+def test_resolve_hub_ids_and_complete_them_from_the_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ref = resolve_model("someone/my-dabnet")
+    assert ref == ModelRef("hub", "someone/my-dabnet") and ref.name is None
+    loaded = ref.with_config(config_json("resnet18_v1c", 4, DATASETS["cityscapes"].class_names))
+    assert loaded.name == "dabnet_r18_p4.cityscapes" and loaded.entry is WEIGHTS["dabnet_r18_p4.cityscapes"]
+    with pytest.raises(InputError, match="not a camvid model"):
+        resolve_model("someone/my-dabnet", "camvid").with_config(
+            config_json("resnet18_v1c", 4, DATASETS["cityscapes"].class_names))
+
+
+@pytest.mark.parametrize("typed", ["./nothere", "~/dabnet-zoo-nothere", "converted/nothere", "a/b/c",
+                                   "/tmp/dabnet-zoo-nothere"])
+def test_mistyped_paths_are_no_such_folder_at_once(tmp_path, monkeypatch, typed):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "converted").mkdir()  # exists partially: "converted/nothere" is a path, not a Hub repo id
+    with pytest.raises(InputError) as error:
+        resolve_model(typed)
+    message = str(error.value)
+    assert message.startswith(f"no such folder: {typed}") and "\n" not in message
+
+
+def test_files_and_folders_without_weights_are_one_line_errors(tmp_path):
+    (tmp_path / "p2.pth").write_bytes(b"pickle")
+    with pytest.raises(InputError, match=r"p2.pth is a file, not a model folder.*dabnet-zoo convert"):
+        resolve_model(tmp_path / "p2.pth")
+    with pytest.raises(CheckpointError) as error:
+        resolve_model(tmp_path)
+    assert "has no config.json and model.safetensors" in str(error.value)
+    assert "p2.pth: pickled checkpoints are never loaded" in str(error.value) and "\n" not in str(error.value)
+    (tmp_path / "config.json").write_text('{"model_type": "segformer"}')
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a DABNet config .model_type 'segformer'"):
+        resolve_model(tmp_path)
+
+
+def test_the_registry_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, dabnet_zoo.registry, dabnet_zoo.presets; "
+            "print(sorted(m for m in ('torch', 'transformers', 'timm', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
