@@ -12,7 +12,7 @@ in a temporary folder, and only that folder is uploaded:
 ``conversion.json``            provenance of converted weights, when DIR has it
 ``README.md``                  the model card, generated for this folder (sha256 and size of its weights);
                                for a training run's ``final/`` folder, its training card (see below)
-``results/*.json``             evaluation results of this model (``results/<name>/`` under the root)
+``results/*.json``             evaluations of these weights (``results/<name>/`` under the root, same sha256)
 ``benchmarks/*.json``          benchmark results of this model (``benchmarks/results/<name>/``)
 =============================  ===========================================================================
 
@@ -52,7 +52,13 @@ from .fileio import write_atomic
 from .presets import DATASETS
 from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
 from .remote_code import REMOTE_CODE_FILES, add_remote_code
-from .results import load_benchmark_results, load_evaluation_results, load_training_record
+from .results import (
+    TRAINING_RESULTS_FILE,
+    evaluations_of,
+    load_benchmark_results,
+    load_evaluation_results,
+    load_training_record,
+)
 from .weights import CONFIG_FILE, PROCESSOR_FILE, config_mismatches, sha256_of
 
 logger = logging.getLogger(__name__)
@@ -178,15 +184,19 @@ def stage_folder(
         for name in (CONFIG_FILE, PROCESSOR_FILE):
             _drop_auto_map(staging / name)
 
-    for folder, records in (("results", load_evaluation_results(entry.name, root)),
-                            ("benchmarks", load_benchmark_results(entry.name, root))):
+    sha256, size = sha256_of(staging / WEIGHTS_FILE), (staging / WEIGHTS_FILE).stat().st_size
+    evaluations = load_evaluation_results(entry.name, root)
+    measured = evaluations_of(evaluations, sha256, entry.dataset)  # only numbers of the weights uploaded
+    for record in evaluations:
+        if record not in measured:
+            logger.info("Not uploaded: %s (not an evaluation of these weights on %s)", record.source, entry.dataset)
+    for folder, records in (("results", measured), ("benchmarks", load_benchmark_results(entry.name, root))):
         for record in records:
             target = f"{folder}/{record.source.name}"
             (staging / folder).mkdir(exist_ok=True)
             shutil.copyfile(record.source, staging / target)
             sources[target] = str(record.source)
 
-    sha256, size = sha256_of(staging / WEIGHTS_FILE), (staging / WEIGHTS_FILE).stat().st_size
     origin = ORIGIN_CONVERTED if (model_dir / CONVERSION_FILE).is_file() else ORIGIN_TRAINED
     weights = CardWeights(repo_id, True, origin, entry.license, sha256=sha256, file_size=size)
     library_name = "transformers" if remote_code else "dabnet-zoo"
@@ -315,8 +325,6 @@ def _check_repo_id(repo_id: str) -> None:
 
 def _training_record(model_dir: Path) -> dict | None:
     """The validated ``training.json`` of the run whose ``final/`` folder ``model_dir`` is, if it is one."""
-    from .training import TRAINING_RESULTS_FILE
-
     model_dir = model_dir.resolve()
     path = model_dir.parent / TRAINING_RESULTS_FILE
     if not path.is_file():

@@ -3,7 +3,7 @@
 Two JSON schemas, each named by its ``schema`` key, both written only through this module (validated first,
 then written atomically) and read back only through it (unknown schemas or keys are rejected with the file name),
 plus the validator of a third, ``dabnet-zoo/training/v1`` (``training.json`` of ``recipes/train.py``, keys
-:data:`dabnet_zoo.training.TRAINING_KEYS`), which training cards read:
+:data:`TRAINING_KEYS`), which training cards read:
 
 ``dabnet-zoo/eval/v2``: one evaluation of one model on one split (``recipes/evaluate.py``)::
 
@@ -332,6 +332,15 @@ def validate_result(data: Any, source: PathLike | None = None) -> Result:
     )
 
 
+TRAINING_SCHEMA = "dabnet-zoo/training/v1"
+TRAINING_RESULTS_FILE = "training.json"
+# The keys of a training record, in the order recipes/train.py (dabnet_zoo.training.record) writes them.
+TRAINING_KEYS = (
+    "schema", "model", "variant", "dataset", "recipe", "description", "original_config", "init", "iterations",
+    "max_iters", "batch", "optimizer", "lr_schedule", "loss_weights", "mixed_precision", "sync_bn", "freeze_bn",
+    "seed", "wall_time_s", "hardware", "software", "evaluations", "final_eval", "resumed_from", "outputs",
+    "command", "date",
+)
 _FINAL_EVAL_KEYS = ("split", "mode", "num_images", "eval_size", *EVAL_METRICS, "per_category_iou")
 _BATCH_KEYS = ("per_device", "num_processes", "accumulation", "global")
 
@@ -343,8 +352,6 @@ def validate_training_record(data: Any, source: PathLike | None = None) -> dict[
         ResultsError: not that schema, or listing every problem of the record (missing or unknown keys, wrong
             types, metrics outside 0..1, a model that is not a zoo name ...), prefixed with ``source``.
     """
-    from .training import TRAINING_KEYS, TRAINING_SCHEMA
-
     where = str(source) if source is not None else "training record"
     check = _Checker(data, TRAINING_SCHEMA, TRAINING_KEYS, where, "recipes/train.py (training.json)")
 
@@ -546,6 +553,9 @@ __all__ = [
     "PRECISIONS",
     "ResultsError",
     "SYNTHETIC",
+    "TRAINING_KEYS",
+    "TRAINING_RESULTS_FILE",
+    "TRAINING_SCHEMA",
     "benchmark_file_name",
     "benchmark_results_dir",
     "evaluation_file_name",

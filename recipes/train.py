@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Train a DABNet variant with the original project's recipe (reference spec §9), on any Accelerate setup.
+"""Train a DABNet variant with the original project's recipe (see docs/architecture.md), on any Accelerate setup.
 
 *What* is trained comes from a recipe file, ``recipes/configs/<variant>.<dataset>.yaml`` (model, data and
 augmentation, global batch, optimiser, schedule, initialisation). *How* it runs comes from the flags (devices,
@@ -12,10 +12,13 @@ recipe is kept on any number of processes by gradient accumulation; the log says
     accelerate launch recipes/train.py --output-dir runs/... --resume                        # continue a run
 
 The output folder receives ``config.yaml`` (the resolved recipe), ``checkpoints/checkpoint_<iteration>/``
-(``accelerator.save_state`` + ``resume.json``, written atomically, the last ``--keep-checkpoints`` kept),
-``logs/`` (TensorBoard, ``train_log.jsonl`` and one ``rank_<r>.json`` per process), and at the end ``final/``
-(``save_pretrained`` model + image processor + ``README.md``, the run's model card) and ``training.json`` (what
-the card is rendered from). See ``recipes/README.md`` for every variant x dataset command and multi-GPU /
+(safetensors + JSON, no pickle; written atomically, the last ``--keep-checkpoints`` kept), ``logs/``
+(TensorBoard, ``train_log.jsonl`` and one ``rank_<r>.json`` per process), and at the end ``final/``
+(``save_pretrained`` model + image processor + ``README.md``, the run's model card) and, last, ``training.json``
+(what the card is rendered from; it marks the run finished). A resumed run continues bit for bit as an
+uninterrupted one would (same number of processes); a run killed after its last checkpoint finishes on
+``--resume``; ``--resume`` on a finished run changes nothing. The loop is this file; every piece of it is in
+:mod:`dabnet_zoo.training`. See ``recipes/README.md`` for every variant x dataset command and multi-GPU /
 multi-node launches.
 """
 
@@ -26,11 +29,9 @@ import json
 import logging
 import os
 import shlex
-import shutil
 import socket
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 logger = logging.getLogger("dabnet_zoo.recipes.train")
@@ -153,14 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     from accelerate.utils import DistributedDataParallelKwargs, set_seed
     from torch.utils.data import DataLoader
 
-    from dabnet_zoo import create_model, create_processor
+    from dabnet_zoo import create_processor
     from dabnet_zoo.evaluation import evaluate_model
-    from dabnet_zoo.results import write_atomic
+    from dabnet_zoo.fileio import publish_dir, write_atomic
     from dabnet_zoo.training import (
-        RESOLVED_CONFIG_FILE, TRAINING_RESULTS_FILE, TRAINING_SCHEMA, CheckpointManager, GlobalBatchSampler,
-        RecipeError, TrainingState, convert_sync_batchnorm, create_optimizer, create_scheduler, create_train_dataset,
-        create_val_dataset, dump_recipe, environment_summary, freeze_batch_norm, load_backbone_weights, plan_batches,
-        read_resume_info, write_training_results,
+        CHECKPOINTS_DIR, FINAL_DIR, LOGS_DIR, RESOLVED_CONFIG_FILE, TRAIN_LOG_FILE, TRAINING_RESULTS_FILE,
+        CheckpointManager, GlobalBatchSampler, RecipeError, TrainingState, TrainLog, build_training_record,
+        check_batch_norm_batch, convert_sync_batchnorm, create_optimizer, create_scheduler, create_train_dataset,
+        create_training_model, create_val_dataset, dump_recipe, environment_summary, final_eval_record,
+        finished_run, freeze_batch_norm, plan_batches, restore_checkpoint, sync_batchnorm_applies, training_step,
+        write_training_results,
     )
 
     output_dir = Path(args.output_dir)
@@ -172,22 +175,37 @@ def main(argv: list[str] | None = None) -> int:
         cpu=args.cpu,
         mixed_precision=args.mixed_precision,
         log_with=report_to,
-        project_dir=str(output_dir / "logs"),
+        project_dir=str(output_dir / LOGS_DIR),
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=False, broadcast_buffers=False)],
     )
     logging.basicConfig(format=f"%(asctime)s [rank {accelerator.process_index}] %(levelname)s %(name)s: "
                         "%(message)s", level=logging.INFO if accelerator.is_main_process else logging.WARNING)
     for noisy in ("accelerate", "torch.distributed"):  # per-file save/load messages
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    # A finished run stays finished: a requeued `--resume` changes nothing, a fresh start there is refused.
+    finished = finished_run(output_dir)
+    if finished is not None:
+        if args.resume is None:
+            raise RecipeError(f"{output_dir} holds a finished run ({TRAINING_RESULTS_FILE}); choose another "
+                              "--output-dir.")
+        logger.info("%s is a finished run (%d iterations, final mIoU %.4f): nothing to do.", output_dir,
+                    finished["iterations"], finished["final_eval"]["mean_iou"])
+        accelerator.end_training()
+        return 0
+
     plan = plan_batches(recipe.batch.global_batch_size,
                         args.per_device_batch_size or recipe.batch.per_device_batch_size, accelerator.num_processes)
+    sync_bn = recipe.sync_bn and not recipe.freeze_bn and sync_batchnorm_applies(accelerator.device,
+                                                                                accelerator.num_processes)
+    check_batch_norm_batch(plan, freeze_bn=recipe.freeze_bn, sync_bn=sync_bn)  # before anything is loaded
     accelerator.gradient_accumulation_steps = plan.accumulation
 
-    checkpoints = CheckpointManager(output_dir / "checkpoints", keep=args.keep_checkpoints)
-    resume_from = None
+    checkpoints = CheckpointManager(output_dir / CHECKPOINTS_DIR, keep=args.keep_checkpoints)
+    checkpoint = None
     if args.resume is not None:
-        resume_from = CheckpointManager.resolve(output_dir if args.resume is True else args.resume)
-        _check_resume_compatible(read_resume_info(resume_from)["recipe"], recipe)
+        checkpoint = CheckpointManager.resolve(output_dir if args.resume is True else args.resume)
+        _check_resume_compatible(checkpoint.info["recipe"], recipe)
     elif checkpoints.latest() is not None:
         raise RecipeError(f"{output_dir} already holds checkpoints ({checkpoints.latest().name}); pass --resume to "
                           "continue that run, or choose another --output-dir.")
@@ -201,18 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("Data: %d training images (%s), %d validation images (%s)", len(train_dataset),
                 recipe.data.train_split, len(val_dataset), recipe.data.val_split)
 
-    model = create_model(recipe.model, recipe.dataset, auxiliary_loss_weights=tuple(recipe.loss_weights[1:]),
-                         **recipe.model_overrides)
-    init_report = None
-    if recipe.init and resume_from is None:  # a resumed run gets its weights from the checkpoint
-        init_report = load_backbone_weights(model, recipe.init)
-    sync_bn = False
-    if recipe.sync_bn and not recipe.freeze_bn:
-        model, sync_bn = convert_sync_batchnorm(model, accelerator.device, accelerator.num_processes)
-    if plan.per_device < 2 and not recipe.freeze_bn and not sync_bn:
-        raise RecipeError("A per-device batch of 1 cannot train batch norm: DABNet's attention modules normalise "
-                          "1x1 pooled features, which needs at least 2 values per channel. Use "
-                          "--per-device-batch-size 2 or more (accumulation keeps the global batch).")
+    # A resumed run gets every weight from its checkpoint.
+    model, _ = create_training_model(recipe, initialize_backbone=checkpoint is None)
+    if sync_bn:
+        model, _ = convert_sync_batchnorm(model, accelerator.device, accelerator.num_processes)
     if recipe.freeze_bn:
         logger.info("Batch norm frozen (freeze_bn): running statistics fixed, affine parameters trained.")
     else:
@@ -228,13 +238,18 @@ def main(argv: list[str] | None = None) -> int:
 
     model, optimizer = accelerator.prepare(model, optimizer)
     state = TrainingState()
-    accelerator.register_for_checkpointing(scheduler)
-    accelerator.register_for_checkpointing(state)
     set_seed(recipe.seed, device_specific=True)  # dropout differs per process, as in DDP training
-    if resume_from is not None:
-        accelerator.load_state(str(resume_from))  # model, optimiser, schedule, counters and every RNG
-        state.resumed_from.append(str(resume_from))
-        logger.info("Resumed from %s at iteration %d", resume_from, state.step)
+    if checkpoint is not None:
+        exact = restore_checkpoint(checkpoint, accelerator, model=model, optimizer=optimizer, scheduler=scheduler,
+                                   state=state)
+        if not exact:
+            set_seed(recipe.seed + state.step, device_specific=True)
+            logger.warning("The checkpoint was saved by %d process(es), this run has %d: random generators are "
+                           "seeded afresh, so the run continues correctly but not bit for bit as it would have.",
+                           len(checkpoint.rng), accelerator.num_processes)
+        state.resumed_from.append(str(checkpoint.path))
+        logger.info("Resumed from %s at iteration %d", checkpoint.path, state.step)
+        checkpoint = None  # frees the tensors read from it
 
     sampler = GlobalBatchSampler(len(train_dataset), plan, accelerator.process_index, recipe.seed)
     loader = DataLoader(
@@ -245,48 +260,51 @@ def main(argv: list[str] | None = None) -> int:
 
     # Written once the run is set up: a start that fails (no data, no weights) leaves no run folder behind.
     command = shlex.join([os.path.basename(sys.executable), *sys.argv])
+    train_log = TrainLog(output_dir / LOGS_DIR / TRAIN_LOG_FILE)
     if accelerator.is_main_process:
         write_atomic(output_dir / RESOLVED_CONFIG_FILE,
                      dump_recipe(recipe, f"Resolved recipe of this run (from {config_path}).\nCommand: {command}"))
-    if accelerator.is_main_process and report_to:
-        accelerator.init_trackers(recipe.name, config=_flat_hparams({**recipe.to_dict(), "batch_plan": plan.to_dict()}))
+        # What was logged after the checkpoint (or by an attempt that never reached one) is logged again.
+        train_log.truncate(state.step)
+        if report_to:  # TensorBoard hides its events of those iterations the same way
+            accelerator.init_trackers(
+                recipe.name, config=_flat_hparams({**recipe.to_dict(), "batch_plan": plan.to_dict()}),
+                init_kwargs={"tensorboard": {"purge_step": state.step + 1 if state.step else 0}},
+            )
 
     max_iters = recipe.schedule.max_iters
     stop_at = min(max_iters, args.stop_after) if args.stop_after else max_iters
     rank_log = {"rank": accelerator.process_index, "world_size": accelerator.num_processes,
                 "local_rank": accelerator.local_process_index, "pid": os.getpid(), "host": socket.gethostname(),
                 "device": str(accelerator.device), "start_iteration": state.step, "first_micro_batches": []}
-    log_path = output_dir / "logs" / "train_log.jsonl"
-    if resume_from is not None and accelerator.is_main_process and log_path.is_file():
-        # Drop what was logged after the checkpoint (a crashed run got further): those iterations run again.
-        kept = [line for line in log_path.read_text().splitlines() if json.loads(line)["iteration"] <= state.step]
-        write_atomic(log_path, "".join(line + "\n" for line in kept))
 
     def train_mode() -> None:  # model.train() puts every batch-norm layer in training mode again
         model.train()
         if recipe.freeze_bn:
             freeze_batch_norm(model)
 
-    def evaluate(step: int) -> dict:
+    def evaluate(step: int) -> None:
         results = evaluate_model(accelerator.unwrap_model(model), val_dataset, accelerator=accelerator,
                                  num_workers=min(recipe.data.num_workers, 2), progress=False)
         train_mode()  # evaluate_model restores train() mode, which unfreezes batch norm
         record = {"iteration": step, **{k: results[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy")}}
-        state.evaluations.append(record)
+        state.record_evaluation(record)
+        if step == max_iters:
+            state.final_eval = final_eval_record(results, split=recipe.data.val_split,
+                                                 eval_size=val_dataset.transform.size)
         logger.info("Iteration %d: mIoU %.4f, mAcc %.4f, aAcc %.4f on %d %s images", step, results["mean_iou"],
                     results["mean_accuracy"], results["overall_accuracy"], results["num_images"],
                     recipe.data.val_split)
         accelerator.log({f"val/{k}": v for k, v in record.items() if k != "iteration"}, step=step)
-        return results
 
     def save_checkpoint(step: int) -> None:
-        path = checkpoints.save(accelerator, step, {"recipe": recipe.to_dict(), "batch": plan.to_dict(),
-                                                    "world_size": accelerator.num_processes})
+        path = checkpoints.save(accelerator, step, model=model, optimizer=optimizer, scheduler=scheduler,
+                                state=state, info={"recipe": recipe.to_dict(), "batch": plan.to_dict(),
+                                                   "world_size": accelerator.num_processes})
         logger.info("Checkpoint %s", path)
 
     # ---- Loop -------------------------------------------------------------------------------------------------
     train_mode()
-    final_results = None
     if args.eval_at_start and state.step == 0 and not state.evaluations:
         evaluate(0)
     progress = None
@@ -307,17 +325,11 @@ def main(argv: list[str] | None = None) -> int:
         for batch in loader:
             if len(rank_log["first_micro_batches"]) < 64:
                 rank_log["first_micro_batches"].append(next(loaded))
-            pixel_values = batch["image"].to(accelerator.device, non_blocking=True)
-            labels = batch["label"].to(accelerator.device, non_blocking=True)
-            with accelerator.accumulate(model):
-                loss = model(pixel_values=pixel_values, labels=labels).loss
-                accelerator.backward(loss)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            step_loss += loss.detach().float() / plan.accumulation
+            step_loss += training_step(model, batch, optimizer, accelerator).float() / plan.accumulation
             if not accelerator.sync_gradients:
                 continue
-            lr = scheduler.get_last_lr()[0]  # the lr this iteration used (mmcv logs it at "iteration + 1")
+            # The rate this iteration used: the log of iteration k shows poly_lr(k - 1), as mmcv's "Iter [k]".
+            lr = scheduler.get_last_lr()[0]
             scheduler.step()
             state.step += 1
             window_loss += step_loss
@@ -331,12 +343,10 @@ def main(argv: list[str] | None = None) -> int:
                           "seconds_per_iteration": elapsed / window_steps}
                 accelerator.log({"train/loss": mean_loss, "train/lr": lr}, step=step)
                 if accelerator.is_main_process:
-                    log_path.parent.mkdir(parents=True, exist_ok=True)
-                    with log_path.open("a") as handle:
-                        handle.write(json.dumps(record) + "\n")
+                    train_log.append(record)
                     if progress is None:
-                        logger.info("Iteration %d/%d: loss %.4f, lr %.3e, %.2f s/it", step, max_iters, mean_loss,
-                                    lr, record["seconds_per_iteration"])
+                        logger.info("Iteration %d/%d: loss %.4f, lr %.3e (the rate iteration %d used), %.2f s/it",
+                                    step, max_iters, mean_loss, lr, step, record["seconds_per_iteration"])
                 window_loss.zero_()
                 window_steps, window_start = 0, time.perf_counter()
                 if progress is not None:
@@ -345,9 +355,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress.update(1)
             pause = time.perf_counter()
             if (recipe.eval_every and step % recipe.eval_every == 0) or step == max_iters:
-                results = evaluate(step)
-                if step == max_iters:
-                    final_results = results
+                evaluate(step)
             if (recipe.checkpoint_every and step % recipe.checkpoint_every == 0) or step == stop_at:
                 state.wall_time = wall_time_before + time.perf_counter() - run_start
                 save_checkpoint(step)
@@ -356,91 +364,44 @@ def main(argv: list[str] | None = None) -> int:
                 break
     if progress is not None:
         progress.close()
-    state.wall_time = wall_time_before + time.perf_counter() - run_start
+    if state.step > rank_log["start_iteration"]:  # a run finished from its last checkpoint trained nothing
+        state.wall_time = wall_time_before + time.perf_counter() - run_start
 
     rank_log["end_iteration"] = state.step
-    rank_file = output_dir / "logs" / f"rank_{accelerator.process_index}.json"
-    rank_file.parent.mkdir(parents=True, exist_ok=True)
-    rank_file.write_text(json.dumps(rank_log) + "\n")
+    write_atomic(output_dir / LOGS_DIR / f"rank_{accelerator.process_index}.json", json.dumps(rank_log) + "\n")
 
     if state.step < max_iters:
         logger.info("Stopped after iteration %d of %d (--stop-after); continue with --resume.", state.step, max_iters)
         accelerator.end_training()
         return 0
 
-    # ---- Final model, processor and training results ----------------------------------------------------------
-    final_dir, staging = output_dir / "final", output_dir / ".final.partial"
-    unwrapped = accelerator.unwrap_model(model)
+    # ---- Finish: final/ (model, processor, card), then training.json, which marks the run finished ------------
+    final_dir = output_dir / FINAL_DIR
     if accelerator.is_main_process:
-        shutil.rmtree(staging, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    unwrapped.save_pretrained(staging, is_main_process=accelerator.is_main_process, save_function=accelerator.save)
-    if accelerator.is_main_process:
-        processor_overrides = {}
-        if recipe.data.eval_size:
-            processor_overrides["size"] = {"height": recipe.data.eval_size[0], "width": recipe.data.eval_size[1]}
-        create_processor(recipe.dataset, **processor_overrides).save_pretrained(staging)
-        if final_dir.exists():
-            shutil.rmtree(final_dir)
-        os.replace(staging, final_dir)
-
-        hardware, software = environment_summary(accelerator.device)
-        optimizer_info = recipe.to_dict()["optimizer"]
-        schedule = recipe.schedule
-        write_training_results(output_dir / TRAINING_RESULTS_FILE, {
-            "schema": TRAINING_SCHEMA,
-            "model": recipe.name,
-            "variant": recipe.model,
-            "dataset": recipe.dataset,
-            "recipe": str(config_path),
-            "description": recipe.description,
-            "original_config": recipe.original_config,
-            "init": init_report["source"] if init_report else recipe.init,
-            "iterations": state.step,
-            "max_iters": max_iters,
-            "batch": plan.to_dict(),
-            "optimizer": optimizer_info,
-            "lr_schedule": {"policy": "poly", "base_lr": recipe.optimizer.lr, "power": schedule.power,
-                            "min_lr": schedule.min_lr, "warmup": "linear" if schedule.warmup_iters else None,
-                            "warmup_iters": schedule.warmup_iters, "warmup_ratio": schedule.warmup_ratio,
-                            "by": "iteration"},
-            "loss_weights": list(recipe.loss_weights),
-            "mixed_precision": str(accelerator.mixed_precision),
-            "sync_bn": sync_bn,
-            "freeze_bn": recipe.freeze_bn,
-            "seed": recipe.seed,
-            "wall_time_s": round(state.wall_time, 1),
-            "hardware": {"device": accelerator.device.type, "name": hardware,
-                         "num_processes": accelerator.num_processes,
-                         "num_machines": max(1, accelerator.num_processes // int(os.environ.get(
-                             "LOCAL_WORLD_SIZE", accelerator.num_processes)))},
-            "software": software,
-            "evaluations": state.evaluations,
-            "final_eval": None if final_results is None else {
-                "split": recipe.data.val_split, "mode": "whole", "num_images": final_results["num_images"],
-                "eval_size": list(val_dataset.transform.size),
-                **{k: final_results[k] for k in ("mean_iou", "mean_accuracy", "overall_accuracy")},
-                "per_category_iou": {k: (None if v != v else v) for k, v in final_results["per_category_iou"].items()},
-            },
-            "resumed_from": state.resumed_from,
-            "outputs": {"final": "final", "config": RESOLVED_CONFIG_FILE, "checkpoints": "checkpoints",
-                        "logs": "logs"},
-            "command": command,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        })
-        # The model card of the run, in the folder that `dabnet-zoo push` uploads (it prefers this card).
+        hardware, software = environment_summary(accelerator.device, accelerator.num_processes)
+        record = build_training_record(recipe, state, config_path=config_path, plan=plan,
+                                       mixed_precision=accelerator.mixed_precision, sync_bn=sync_bn,
+                                       hardware=hardware, software=software, command=command)
         from dabnet_zoo.cards import write_training_card
         from dabnet_zoo.data.synthetic import is_synthetic_root
         from dabnet_zoo.errors import DabnetZooError
 
-        try:
-            card = write_training_card(output_dir / TRAINING_RESULTS_FILE, final_dir,
-                                       synthetic=is_synthetic_root(args.data_root) or None).name
-        except DabnetZooError as error:  # e.g. no Jinja2: the trained model is kept, the card can follow
-            card = "not written"
-            logger.warning("No model card written (%s). Once fixed: python -c \"from dabnet_zoo.cards import "
-                           "write_training_card; write_training_card('%s', '%s')\"", error,
-                           output_dir / TRAINING_RESULTS_FILE, final_dir)
+        card = "README.md"
+        with publish_dir(final_dir, overwrite=True) as stage:
+            accelerator.unwrap_model(model).save_pretrained(stage)
+            processor_overrides = {}
+            if recipe.data.eval_size:
+                processor_overrides["size"] = {"height": recipe.data.eval_size[0], "width": recipe.data.eval_size[1]}
+            create_processor(recipe.dataset, **processor_overrides).save_pretrained(stage)
+            try:  # the run's model card, in the folder that `dabnet-zoo push` uploads (it prefers this card)
+                write_training_card(record, stage, model_path=final_dir,
+                                    synthetic=is_synthetic_root(args.data_root) or None)
+            except DabnetZooError as error:  # e.g. no Jinja2: the trained model is kept, the card can follow
+                card = "not written"
+                logger.warning("No model card written (%s). Once fixed: python -c \"from dabnet_zoo.cards import "
+                               "write_training_card; write_training_card('%s', '%s')\"", error,
+                               output_dir / TRAINING_RESULTS_FILE, final_dir)
+        write_training_results(output_dir / TRAINING_RESULTS_FILE, record)
         logger.info("Done: %s (model + processor + model card %s) and %s", final_dir, card,
                     output_dir / TRAINING_RESULTS_FILE)
     accelerator.wait_for_everyone()
