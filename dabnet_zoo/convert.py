@@ -9,23 +9,24 @@ what is wrong and, where it can tell, which variant and class count the checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pickle
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .errors import CheckpointError, OutputExistsError
+from .errors import CheckpointError
+from .fileio import publish_dir
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import DATASETS
-from .registry import VARIANTS, split_model_name
+from .registry import VARIANTS, WEIGHTS, split_model_name
 from .weights import sha256_of
 from .zoo import create_model, create_processor
 
@@ -62,25 +63,94 @@ def rename_original_key(key: str) -> str | None:
     return None
 
 
-def load_original_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read an original checkpoint safely (``weights_only=True``): returns (state_dict, meta).
+# numpy types an mmcv checkpoint's ``meta`` may hold (``hook_msgs.best_score`` is a numpy.float64): scalars are
+# pickled as ``multiarray.scalar(dtype, raw bytes)`` and dtypes as ``numpy.dtype(code)`` plus a state tuple. Only
+# number, bool and fixed-width string dtypes: object and void dtypes could carry arbitrary Python objects.
+_NUMPY_DTYPE_CLASSES = (
+    "BoolDType", "Int8DType", "UInt8DType", "Int16DType", "UInt16DType", "Int32DType", "UInt32DType", "Int64DType",
+    "UInt64DType", "ByteDType", "UByteDType", "ShortDType", "UShortDType", "IntDType", "UIntDType", "LongDType",
+    "ULongDType", "LongLongDType", "ULongLongDType", "Float16DType", "Float32DType", "Float64DType",
+    "LongDoubleDType", "Complex64DType", "Complex128DType", "CLongDoubleDType", "StrDType", "BytesDType",
+)
+# A declared (uncompressed) size above this is no DABNet checkpoint: the largest variant's fp32 weights, twice
+# (mmcv also saves the SGD momentum buffers), plus a quarter for auxiliary heads, BN buffers and metadata.
+MAX_CHECKPOINT_BYTES = int(max(entry.num_params for entry in WEIGHTS.values()) * 4 * 2 * 1.25)
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
-    Accepts mmcv's dict with ``state_dict`` (and ``meta``) or a bare state dict; a ``module.`` prefix left by
-    DistributedDataParallel is removed.
+
+def _numpy_safe_globals() -> list:
+    """What ``torch.load(weights_only=True)`` must additionally accept to read numpy scalars and dtypes.
+
+    The scalar constructor is registered under numpy 1's module name too, since the original checkpoints were
+    written with numpy 1 (``numpy.core``) and are read here with numpy 2 (``numpy._core``).
+    """
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import scalar
+    allowed: list = [np.dtype]
+    allowed += [(scalar, f"{module}.multiarray.scalar") for module in ("numpy.core", "numpy._core")]
+    dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 builds each dtype as an instance of its own class
+    allowed += [getattr(dtypes, name) for name in _NUMPY_DTYPE_CLASSES if hasattr(dtypes, name)]
+    return allowed
+
+
+def _check_declared_size(path: Path) -> None:
+    """Refuse a zip checkpoint whose members declare more bytes than any DABNet checkpoint holds, before
+    ``torch.load`` inflates them (a few MB of zeros can declare gigabytes)."""
+    if not zipfile.is_zipfile(path):
+        return  # torch's legacy format: no compression, so the file's own size bounds what is read
+    try:
+        with zipfile.ZipFile(path) as archive:
+            declared = sum(member.file_size for member in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (damaged or truncated download?): "
+                              f"{error}") from error
+    if declared > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(
+            f"{path} declares {declared / 2**30:.1f} GiB of uncompressed data, more than any DABNet checkpoint "
+            f"holds (at most {MAX_CHECKPOINT_BYTES / 2**30:.1f} GiB); it was not loaded. Check that it is the "
+            "original DABNet checkpoint."
+        )
+
+
+def _unpickler_detail(error: BaseException) -> str:
+    """What torch's weights-only unpickler refused, without its ANSI escapes or its advice to load with
+    ``weights_only=False``."""
+    text = _ANSI_ESCAPE.sub("", str(error))
+    found = re.search(r"GLOBAL ([\w.]+)", text) or re.search(r"got <class '([\w.]+)'>", text)
+    if found:
+        return f"it asks for {found[1]}, which is not allowed"
+    _, marker, detail = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (detail if marker else "").splitlines() if line.strip()]
+    return lines[0].rstrip(".") if lines else "an object that is not allowed"
+
+
+def load_original_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read an original checkpoint without executing anything from it: returns (state_dict, meta).
+
+    ``torch.load(weights_only=True)`` with numpy scalars and number dtypes allowed (mmcv's ``meta`` holds them),
+    after checking the archive's declared size. Accepts mmcv's dict with ``state_dict`` (and ``meta``) or a bare
+    state dict; a ``module.`` prefix left by DistributedDataParallel is removed.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"Checkpoint {str(path)!r} does not exist or is not a file.")
+    _check_declared_size(path)
+    safe_globals = getattr(torch.serialization, "safe_globals", None)  # torch >= 2.5
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        with safe_globals(_numpy_safe_globals()) if safe_globals else contextlib.nullcontext():
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"{path} holds objects other than tensors and plain containers, which are not loaded for safety "
-            f"(torch.load weights_only=True): {error}. Re-save only its 'state_dict' with torch.save."
-        ) from error
+            f"{path} holds Python objects other than tensors, numbers, strings and numpy scalars "
+            f"({_unpickler_detail(error)}). They are never unpickled here, since that could run code from the "
+            "file; if you trust it, re-save its 'state_dict' alone with torch.save."
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         raise CheckpointError(
-            f"{path} is not a readable PyTorch checkpoint (damaged or truncated download?): {error}"
+            f"{path} is not a readable PyTorch checkpoint (damaged or truncated download?): "
+            f"{_ANSI_ESCAPE.sub('', str(error))}"
         ) from error
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("state_dict"), Mapping):
         state_dict, meta = dict(checkpoint["state_dict"]), dict(checkpoint.get("meta") or {})
@@ -174,24 +244,20 @@ def convert_checkpoint(
 ) -> Path:
     """Convert an original checkpoint file into ``output_dir`` (config, weights and image processor).
 
-    The folder loads offline with ``DabnetForSemanticSegmentation.from_pretrained(output_dir)``. It is built in
-    a temporary folder beside ``output_dir`` and moved into place only when complete, so a failed conversion
-    leaves nothing half-written; an existing non-empty ``output_dir`` is only replaced with ``overwrite=True``.
-    A ``conversion.json`` records where the weights came from.
+    The folder loads offline with ``DabnetForSemanticSegmentation.from_pretrained(output_dir)``. It is published
+    with :func:`dabnet_zoo.fileio.publish_dir`: built in a hidden folder beside ``output_dir`` and moved into
+    place only when complete, so a failed, killed or out-of-space conversion leaves the old folder as it was; an
+    existing non-empty ``output_dir`` is only replaced with ``overwrite=True``, and never when it is the
+    checkpoint itself or holds it (:class:`~dabnet_zoo.errors.InputError`). A ``conversion.json`` records where
+    the weights came from.
     """
     checkpoint_path, output_dir = Path(checkpoint_path), Path(output_dir)
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())) and not overwrite:
-        raise OutputExistsError(
-            f"{output_dir} already exists and is not empty; choose another folder or pass overwrite=True "
-            "(--overwrite)."
-        )
-    state_dict, meta = load_original_checkpoint(checkpoint_path)
-    model = convert_state_dict(state_dict, variant, dataset)
-    arch, dataset = split_model_name(variant, dataset)
-
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    # Inside publish_dir: refused before loading when the folder is used or would replace/contain the checkpoint.
+    with publish_dir(output_dir, overwrite=overwrite, inputs=[checkpoint_path],
+                     expected_bytes=_size_or_zero(checkpoint_path)) as staging:
+        state_dict, meta = load_original_checkpoint(checkpoint_path)
+        model = convert_state_dict(state_dict, variant, dataset)
+        arch, dataset = split_model_name(variant, dataset)
         model.save_pretrained(staging)
         create_processor(dataset).save_pretrained(staging)  # the dataset's test protocol travels with the weights
         provenance = {
@@ -199,30 +265,24 @@ def convert_checkpoint(
             "source_sha256": sha256_of(checkpoint_path),
             "variant": arch.name,
             "dataset": dataset,
-            "original_meta": {k: meta[k] for k in ("mmseg_version", "mmcv_version", "iter", "epoch") if k in meta},
+            "original_meta": {k: _plain(meta[k]) for k in ("mmseg_version", "mmcv_version", "iter", "epoch")
+                              if k in meta},
         }
-        (staging / "conversion.json").write_text(json.dumps(provenance, indent=2) + "\n")
-        _replace_dir(staging, output_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        (staging / "conversion.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
     logger.info("Converted %s -> %s (%s.%s)", checkpoint_path, output_dir, arch.name, dataset)
     return output_dir
 
 
-def _replace_dir(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target``; an existing ``target`` is removed only after the move succeeded."""
-    if not target.exists():
-        source.rename(target)
-        return
-    backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-    target.rename(backup)
+def _size_or_zero(path: Path) -> int:
     try:
-        source.rename(target)
-    except BaseException:
-        backup.rename(target)
-        raise
-    shutil.rmtree(backup) if backup.is_dir() else backup.unlink()
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _plain(value):
+    """A JSON-ready copy of a metadata value (numpy scalars -> Python numbers)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 __all__ = [

@@ -18,8 +18,8 @@ The policy, and why:
   and backups carry the writer's process id in their names (``.NAME.stage-PID-TOKEN``, ``.NAME.old-PID-TOKEN``):
   the next write into the same folder deletes those whose process is gone, and restores a backup whose target
   is missing (a kill between the two renames).
-* Files get the permissions of any file the user creates (``0o666 & ~umask``; folders ``0o777 & ~umask``), not
-  the 0600/0700 of ``tempfile``, so results can be shared.
+* Files get the permissions of any file the user creates (``0o666 & ~umask``; folders ``0o777 & ~umask``),
+  whatever the writing library used (``tempfile`` and safetensors make 0600/0700), so results can be shared.
 * A full disk (``ENOSPC``, however the writing library reports it) becomes one :class:`NoSpaceError` line saying
   where and about how much is needed, after the stage has been removed.
 * :func:`publish_dir` refuses a target that is, contains or lies inside one of the writer's inputs, so
@@ -86,6 +86,7 @@ def atomic_file(path: PathLike, *, overwrite: bool = True, expected_bytes: int |
         yield temporary
         if not temporary.exists():
             raise FileNotFoundError(f"The writer did not create {temporary} (for {target}).")
+        _normal_permissions(temporary)
         _fsync_file(temporary)
         _move_file(temporary, target, overwrite)
         _fsync_dir(target.parent)
@@ -121,7 +122,7 @@ def publish_dir(
     try:
         stage.mkdir(mode=0o777)
         yield stage
-        _fsync_tree(stage)
+        _finish_tree(stage)
         _check_replaceable(target, overwrite)  # it may have appeared while the writer was busy
         _move_dir(stage, target)
         _fsync_dir(target.parent)
@@ -294,13 +295,37 @@ def _fsync_dir(folder: Path) -> None:
         os.close(descriptor)
 
 
-def _fsync_tree(root: Path) -> None:
+def _finish_tree(root: Path) -> None:
+    """Give every file and folder of a stage the usual permissions and flush it to disk."""
     for folder, _, files in os.walk(root):
         for name in files:
             path = Path(folder) / name
             if not path.is_symlink():
+                _normal_permissions(path)
                 _fsync_file(path)
+        _normal_permissions(Path(folder))
         _fsync_dir(Path(folder))
+
+
+def _normal_permissions(path: Path) -> None:
+    """``0o666 & ~umask`` for a file (``0o777`` if it was executable) and ``0o777 & ~umask`` for a folder: what
+    ``open``/``mkdir`` give, whatever the writer used (``tempfile`` and safetensors create 0600 files)."""
+    mode = path.stat().st_mode
+    full = 0o777 if path.is_dir() or mode & 0o111 else 0o666
+    os.chmod(path, full & ~_umask())
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask can only be read by setting it, racing other threads)
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def _size_of(path: Path) -> int:

@@ -90,3 +90,26 @@ def training_record(**changes) -> dict:
     }
     record.update(changes)
     return record
+
+
+def run_until_killed(script: str, cwd: Path, timeout: float = 120) -> None:
+    """Run a Python ``script`` in a child process and SIGKILL it once it prints 'ready' (it then sleeps mid-write).
+
+    A kill is the one fault that no ``except`` or ``finally`` sees: what it leaves is what a user's ``kill -9``,
+    OOM killer or power cut leaves.
+    """
+    import signal
+    import subprocess
+    import textwrap
+
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready", "the child failed before reaching its write"
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait(timeout=timeout)
+    assert child.returncode == -signal.SIGKILL

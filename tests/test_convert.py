@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import os
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
-
-from tests.conftest import original_state_dict
-from transformers import AutoImageProcessor
+from safetensors import SafetensorError
+from transformers import AutoImageProcessor, modeling_utils
 
 from dabnet_zoo import CheckpointError, DabnetForSemanticSegmentation, DabnetImageProcessor, OutputExistsError
+from dabnet_zoo.errors import InputError, NoSpaceError
 from dabnet_zoo.convert import (
     convert_checkpoint,
     convert_state_dict,
@@ -16,6 +23,7 @@ from dabnet_zoo.convert import (
     load_original_checkpoint,
     rename_original_key,
 )
+from tests.conftest import original_state_dict
 
 @pytest.mark.parametrize("variant", ["dabnet_r18_p2", "dabnet_effb1"])
 def test_every_original_key_maps_onto_a_distinct_model_key(variant):
@@ -93,15 +101,102 @@ def test_truncated_file_is_reported_as_unreadable(original_checkpoint, tmp_path)
     with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
         convert_checkpoint(checkpoint, tmp_path / "out", "dabnet_effb1")
 
-class _Payload:
-    def __reduce__(self):
-        return (print, ("this must never run",))
+class _RunsAShellCommand:
+    """Unpickling this runs ``touch <marker>``: a hostile checkpoint's payload."""
 
-def test_arbitrary_pickles_are_refused(tmp_path):
-    path = tmp_path / "evil.pth"
-    torch.save({"state_dict": {}, "meta": _Payload()}, path)
-    with pytest.raises(CheckpointError, match="weights_only=True"):
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path):
+    path, marker = tmp_path / "evil.pth", tmp_path / "pwned"
+    torch.save({"state_dict": original_state_dict("dabnet_effb1"), "meta": {"x": _RunsAShellCommand(marker)}}, path)
+    with pytest.raises(CheckpointError, match=r"holds Python objects other than tensors.*(posix|os)\.system") as raised:
         load_original_checkpoint(path)
+    assert not marker.exists()
+    message = str(raised.value)
+    assert "\x1b" not in message and "\n" not in message and "weights_only=False" not in message
+
+
+def _mmcv_meta() -> dict:
+    """What mmcv's save_checkpoint and its hooks put in ``meta``: numpy scalars and dtypes among plain values."""
+    return {
+        "mmseg_version": "0.19.0+5a5b0a1", "mmcv_version": "1.3.16", "iter": np.int64(80000), "epoch": np.int32(7),
+        "CLASSES": ("road", "sidewalk"), "PALETTE": [[128, 64, 128], [244, 35, 232]], "seed": None,
+        "hook_msgs": {"best_score": np.float64(0.7412), "best_ckpt": "work_dirs/best_mIoU_iter_80000.pth",
+                      "flag": np.bool_(True), "eval_dtype": np.dtype("float64"), "mask_dtype": np.dtype("uint8")},
+    }
+
+
+def _as_if_saved_with_numpy1(path: Path) -> None:
+    """Rewrite a checkpoint's pickle as numpy 1 wrote it (``numpy.core``; numpy 2 says ``numpy._core``).
+
+    torch.save uses pickle protocol 2, whose globals are plain text lines, so the module name can be edited."""
+    with zipfile.ZipFile(path) as archive:
+        members = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in members:
+            if name.endswith("data.pkl"):
+                data = data.replace(b"cnumpy._core.multiarray\nscalar\n", b"cnumpy.core.multiarray\nscalar\n")
+                assert b"cnumpy.core.multiarray\nscalar\n" in data
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize("numpy_1", [False, True], ids=["numpy2-pickle", "numpy1-pickle"])
+def test_mmcv_meta_with_numpy_scalars_and_dtypes_loads_and_converts(tmp_path, numpy_1):
+    path = tmp_path / "iter_80000.pth"
+    state_dict = original_state_dict("dabnet_effb1")
+    torch.save({"meta": _mmcv_meta(), "state_dict": state_dict,
+                "optimizer": {"state": {}, "param_groups": [{"lr": np.float64(1e-4), "momentum": 0.9}]}}, path)
+    if numpy_1:
+        _as_if_saved_with_numpy1(path)
+    loaded, meta = load_original_checkpoint(path)
+    assert loaded.keys() == state_dict.keys() and all(torch.equal(loaded[k], state_dict[k]) for k in state_dict)
+    expected = _mmcv_meta()
+    assert meta == expected and type(meta["hook_msgs"]["best_score"]) is np.float64
+    assert meta["hook_msgs"]["eval_dtype"] == np.dtype("float64") and type(meta["iter"]) is np.int64
+    out = convert_checkpoint(path, tmp_path / "out", "dabnet_effb1")
+    provenance = json.loads((out / "conversion.json").read_text())
+    assert provenance["original_meta"] == {"mmseg_version": "0.19.0+5a5b0a1", "mmcv_version": "1.3.16",
+                                           "iter": 80000, "epoch": 7}
+
+
+def _declare_uncompressed_size(path: Path, member: str, size: int) -> None:
+    """Patch a zip member's declared uncompressed size (local header and central directory), as a bomb would
+    declare it, without writing gigabytes."""
+    data = bytearray(path.read_bytes())
+    name = member.encode()
+    central = data.find(b"PK\x01\x02")
+    while central != -1:
+        name_length = struct.unpack_from("<H", data, central + 28)[0]
+        if bytes(data[central + 46:central + 46 + name_length]) == name:
+            struct.pack_into("<I", data, central + 24, size)
+            local = struct.unpack_from("<I", data, central + 42)[0]
+            struct.pack_into("<I", data, local + 22, size)
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    else:
+        raise AssertionError(f"{member} not in {path}")
+    path.write_bytes(bytes(data))
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_sizes_before_loading(tmp_path, monkeypatch):
+    """A 3.9 GB member of zeros deflates to about 4 MB; the largest real checkpoint holds about 1.2 GB."""
+    bomb = tmp_path / "bomb.pth"
+    torch.save({"meta": {}, "state_dict": {"decode_head.conv_seg.bias": torch.zeros(19)}}, bomb)
+    with zipfile.ZipFile(bomb, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data/1", bytes(2**20))  # 1 MiB of zeros: about 1 KB on disk
+    _declare_uncompressed_size(bomb, "bomb/data/1", 3_900_000_000)
+    assert bomb.stat().st_size < 2**16
+    assert sum(info.file_size for info in zipfile.ZipFile(bomb).infolist()) > 3.9e9  # what the archive declares
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load must not see a bomb"))
+    with pytest.raises(CheckpointError, match=r"declares 3\.\d GiB of uncompressed data.*not loaded"):
+        convert_checkpoint(bomb, tmp_path / "out", "dabnet_effb1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.pth"]
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
@@ -117,3 +212,49 @@ def test_existing_output_is_kept_unless_overwrite(original_checkpoint, tmp_path)
     assert (out / "keep.txt").read_text() == "user data"
     convert_checkpoint(checkpoint, out, "dabnet_effb1", overwrite=True)
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(
+    "checkpoint_name, output_name, why",
+    [("ck/p2.pth", "ck", "holds the input"), ("self.pth", "self.pth", "is the input itself")],
+)
+def test_overwrite_never_replaces_or_empties_what_holds_the_checkpoint(
+    original_checkpoint, tmp_path, checkpoint_name, output_name, why
+):
+    (tmp_path / "ck").mkdir()
+    (tmp_path / "ck" / "notes.txt").write_text("the user's")
+    checkpoint = original_checkpoint("dabnet_r18_p2", name=checkpoint_name)
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    with pytest.raises(InputError, match=f"Refusing to write .*{why}"):
+        convert_checkpoint(checkpoint, tmp_path / output_name, "dabnet_r18_p2", overwrite=True)
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_full_disk_while_saving_leaves_the_old_folder_and_no_stage(original_checkpoint, tmp_path, monkeypatch):
+    """safetensors reports a full disk as its own error type; the converter must still say so in one line."""
+    checkpoint = original_checkpoint("dabnet_effb1")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_text("old")
+
+    def save_file(tensors, filename, metadata=None):
+        Path(filename).write_bytes(bytes(1000))  # part of the file made it to disk
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                              'message: "No space left on device" })')
+
+    monkeypatch.setattr(modeling_utils, "safe_save_file", save_file)
+    with pytest.raises(NoSpaceError, match=r"^no space left on .*out \(needs about \d+ MB\)"):
+        convert_checkpoint(checkpoint, out, "dabnet_effb1", overwrite=True)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "original.pth", "out", "out/old.txt"]
+
+
+def test_converted_folders_and_files_get_normal_permissions(original_checkpoint, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        out = convert_checkpoint(original_checkpoint("dabnet_effb1"), tmp_path / "out", "dabnet_effb1")
+    finally:
+        os.umask(previous)
+    assert out.stat().st_mode & 0o777 == 0o755  # 0o777 & ~umask, not tempfile.mkdtemp's 0700
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == dict.fromkeys(
+        ["config.json", "model.safetensors", "preprocessor_config.json", "conversion.json"], 0o644)

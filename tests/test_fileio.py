@@ -8,10 +8,8 @@ from __future__ import annotations
 import errno
 import io
 import os
-import signal
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,8 +17,7 @@ import pytest
 from dabnet_zoo import fileio
 from dabnet_zoo.errors import InputError, NoSpaceError, OutputExistsError
 from dabnet_zoo.fileio import atomic_file, publish_dir, write_atomic
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import run_until_killed
 
 
 @pytest.fixture
@@ -41,21 +38,6 @@ def _dead_pid() -> int:
     return child.pid
 
 
-def _run_until_killed(script: str, cwd: Path) -> None:
-    """Run ``script`` in a child; SIGKILL it as soon as it prints 'ready' (it then sleeps mid-write)."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    try:
-        assert child.stdout.readline().strip() == "ready", "the child failed before reaching its write"
-        child.send_signal(signal.SIGKILL)
-    finally:
-        child.kill()
-        child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Files
 # ----------------------------------------------------------------------------------------------------------------
@@ -72,6 +54,19 @@ def test_write_atomic_writes_text_and_bytes_with_normal_permissions(tmp_path, um
     write_atomic(binary, b"again")
     assert binary.stat().st_mode & 0o777 == 0o664
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "bytes.bin"]
+
+
+def test_private_files_of_a_writer_are_published_with_normal_permissions(tmp_path, umask_022):
+    """tempfile and safetensors create 0600 files and 0700 folders; published outputs are readable by others."""
+    with atomic_file(tmp_path / "engine.plan") as temporary:
+        os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT, 0o600))
+    with publish_dir(tmp_path / "out") as stage:
+        (stage / "sub").mkdir(mode=0o700)
+        os.close(os.open(stage / "sub" / "model.safetensors", os.O_WRONLY | os.O_CREAT, 0o600))
+        os.close(os.open(stage / "run.sh", os.O_WRONLY | os.O_CREAT, 0o700))
+    modes = {str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in tmp_path.rglob("*")}
+    assert modes == {"engine.plan": 0o644, "out": 0o755, "out/sub": 0o755, "out/sub/model.safetensors": 0o644,
+                     "out/run.sh": 0o755}
 
 
 @pytest.mark.parametrize("fault", [RuntimeError("writer crashed"), KeyboardInterrupt()])
@@ -98,7 +93,7 @@ def test_overwrite_false_never_replaces_a_file(tmp_path):
 def test_sigkill_mid_write_keeps_the_old_file_and_the_next_write_removes_the_stage(tmp_path):
     target = tmp_path / "result.json"
     target.write_text("old")
-    _run_until_killed(
+    run_until_killed(
         """
         import time
         from dabnet_zoo.fileio import atomic_file
@@ -194,7 +189,7 @@ def test_a_failed_second_rename_puts_the_old_folder_back(tmp_path, monkeypatch):
 def test_sigkill_while_staging_keeps_the_old_folder_and_the_next_run_removes_the_stage(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("old")
-    _run_until_killed(
+    run_until_killed(
         """
         import time
         from dabnet_zoo.fileio import publish_dir
@@ -215,7 +210,7 @@ def test_sigkill_while_staging_keeps_the_old_folder_and_the_next_run_removes_the
 def test_sigkill_between_the_two_renames_restores_the_old_folder(tmp_path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "old.txt").write_text("old")
-    _run_until_killed(
+    run_until_killed(
         """
         import os, time
         from dabnet_zoo import fileio
