@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from .configuration_dabnet import DabnetConfig
 from .image_processing_dabnet import DabnetImageProcessor
-from .errors import CheckpointError, UnknownModelError, unknown_name_message
+from .errors import CheckpointError, WeightsDownloadError
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import get_dataset_preset
-from .registry import VARIANTS, get_weights, split_model_name
+from .registry import ModelRef, resolve_model, split_model_name
 
 logger = logging.getLogger(__name__)
+_random_weights_noted = False  # the random-weights notice is given once per process, not once per model
 
 
 def create_config(name: str, dataset: str | None = None, **overrides: Any) -> DabnetConfig:
@@ -115,26 +118,92 @@ def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
     return DabnetImageProcessor(**kwargs)
 
 
-def load_model(name_or_path: str | os.PathLike, dataset: str | None = None) -> DabnetForSemanticSegmentation:
-    """A model from a ``save_pretrained`` folder, a Hub repo id or a zoo name, in eval mode.
+def load_model(
+    name_or_path: str | os.PathLike | ModelRef, dataset: str | None = None
+) -> DabnetForSemanticSegmentation:
+    """A model from a zoo name, a ``save_pretrained`` folder or a Hub repo id, in eval mode: the one loading path
+    of the CLI, ``predict`` and the evaluation recipe.
 
-    A zoo name loads its published weights (see ``create_model(pretrained=True)``); where none are published,
-    it builds the architecture with random weights and logs a warning saying so.
+    ``name_or_path`` is resolved by :func:`dabnet_zoo.registry.resolve_model` (a mistyped path fails at once as
+    "no such folder"). A zoo name loads its published weights (``create_model(pretrained=True)``); where none
+    are published it builds the architecture with random weights and says so (once per process). A folder or
+    repo id must hold every tensor the model needs: unlike ``from_pretrained``, which initialises what is missing
+    (useful to fine-tune from a partial checkpoint), this refuses, since such a model predicts nonsense.
+
+    Raises:
+        CheckpointError: missing or mis-shaped tensors (named), or unreadable weights.
+        WeightsDownloadError: a Hub repo id that cannot be fetched (offline, no network, no such repo).
     """
-    name = str(name_or_path)
-    if os.path.isdir(name):
-        return DabnetForSemanticSegmentation.from_pretrained(name).eval()
-    if name.partition(".")[0] in VARIANTS:
-        if get_weights(name, dataset).published:
-            return create_model(name, dataset, pretrained=True).eval()
-        logger.warning("%s is built with random weights (none are published); pass a converted folder for real "
-                       "predictions (see `dabnet-zoo convert`).", name)
-        return create_model(name, dataset).eval()
-    if "/" not in name:
-        raise UnknownModelError(
-            unknown_name_message("model", name, VARIANTS) + " A local folder or a Hub repo id (ORG/NAME) also works."
+    global _random_weights_noted
+
+    ref = resolve_model(name_or_path, dataset)
+    if ref.source == "zoo":
+        return create_model(ref.variant, ref.dataset, pretrained=True).eval()
+    if ref.source == "random":
+        if not _random_weights_noted:
+            logger.warning("%s (and any other zoo name in this run) is built with random weights: none are "
+                           "published yet. Pass a converted folder for real predictions (see `dabnet-zoo convert`).",
+                           ref.name)
+            _random_weights_noted = True
+        return create_model(ref.variant, ref.dataset).eval()
+    from safetensors import SafetensorError
+
+    try:
+        with _quiet_loading():
+            # Mismatched shapes are collected in the report rather than raised, so they are named below.
+            model, info = DabnetForSemanticSegmentation.from_pretrained(
+                ref.location, output_loading_info=True, ignore_mismatched_sizes=True
+            )
+    except OSError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if ref.source == "hub":
+            raise WeightsDownloadError(f"Cannot load {ref.location} from the Hub: {first_line} (a local folder "
+                                       "must exist; a repo id needs the network or the local cache).") from None
+        raise CheckpointError(f"Cannot load {ref.location}: {first_line}") from None
+    except SafetensorError as error:
+        raise CheckpointError(f"The weights of {ref.location} are damaged ({error}); convert or download them "
+                              "again.") from None
+    _refuse_incomplete(ref.location, info)
+    return model.eval()
+
+
+def _refuse_incomplete(location: str, info: dict[str, Any]) -> None:
+    """Raise, naming them, if the loading report of ``from_pretrained`` lists tensors that were not loaded."""
+    missing = sorted(info["missing_keys"])
+    mismatched = sorted(f"{key} {tuple(found)} vs {tuple(expected)}" for key, found, expected in
+                        info["mismatched_keys"])
+    problems = []
+    for title, items in ((f"lacks {len(missing)} tensor(s) the model needs", missing),
+                         (f"has {len(mismatched)} tensor(s) of the wrong shape (checkpoint vs config)", mismatched)):
+        if items:
+            problems.append(f"{title}: {', '.join(items[:6])}" + (f" and {len(items) - 6} more" if len(items) > 6
+                                                                   else ""))
+    if problems:
+        raise CheckpointError(
+            f"{location} " + "; ".join(problems) + ". The model would predict from uninitialised weights: convert "
+            "or save the full model again (to fine-tune from partial weights, call from_pretrained directly)."
         )
-    return DabnetForSemanticSegmentation.from_pretrained(name).eval()
+
+
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence transformers' progress bar and loading table and huggingface_hub's retry messages for one load:
+    :func:`load_model` reports every problem itself, in one line."""
+    from transformers.utils import logging as transformers_logging
+
+    hub_logger = logging.getLogger("huggingface_hub")
+    verbosity, hub_level = transformers_logging.get_verbosity(), hub_logger.level
+    bar = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        hub_logger.setLevel(hub_level)
+        if bar:
+            transformers_logging.enable_progress_bar()
 
 
 __all__ = ["create_config", "create_model", "create_processor", "load_model"]
