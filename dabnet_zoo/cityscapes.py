@@ -6,8 +6,8 @@ uses, so they cannot drift from it. The submission follows what the original wri
 (spec §12.2): one 8-bit palette PNG of labelIds per test image, named ``<image basename without extension>.png``
 (``berlin_000000_000019_leftImg8bit.png``), all in one folder, then zipped flat.
 
-Every file is written to a temporary name in the destination folder and then moved into place, so an interrupted
-export never leaves a half-written PNG or zip; existing files are never replaced unless ``overwrite=True``.
+Every file is written with :func:`dabnet_zoo.fileio.atomic_file`, so an interrupted export never leaves a
+half-written PNG or zip; existing files are never replaced unless ``overwrite=True``.
 Several processes may write PNGs into the same folder (distributed ``--format-only``); check and zip once at the
 end, on the main process.
 
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -29,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InputError, OutputExistsError
+from .fileio import atomic_file
 
 SUBMISSION_SUFFIX = ".png"
 _LISTED = 10  # names shown per list in error messages
@@ -115,48 +115,6 @@ def label_id_palette() -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Atomic, no-clobber writes
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _publish(temporary: Path, target: Path, overwrite: bool) -> None:
-    """Move a finished temporary file onto ``target``; refuse to replace an existing file unless ``overwrite``."""
-    try:
-        if overwrite:
-            os.replace(temporary, target)
-            return
-        try:
-            os.link(temporary, target)  # atomic and fails if the target exists, even under a race
-        except FileExistsError:
-            raise OutputExistsError(
-                f"{target} already exists. Choose an empty output folder or pass overwrite=True."
-            ) from None
-        except OSError:  # a file system without hard links: check, then rename
-            if target.exists():
-                raise OutputExistsError(
-                    f"{target} already exists. Choose an empty output folder or pass overwrite=True."
-                ) from None
-            os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _temporary_in(folder: Path, name: str) -> Path:
-    """Reserve a hidden temporary file next to the target (same file system, so the final move is atomic).
-
-    Created with ``open(…, "x")`` rather than ``tempfile.mkstemp``, so it gets the usual umask permissions
-    instead of 0600 and the published file is readable like any other.
-    """
-    while True:
-        path = folder / f".{name}.{secrets.token_hex(6)}.tmp"
-        try:
-            with open(path, "xb"):
-                return path
-        except FileExistsError:
-            continue
-
-
-# --------------------------------------------------------------------------------------------------------------
 # Submission
 # --------------------------------------------------------------------------------------------------------------
 
@@ -188,13 +146,8 @@ def write_submission_png(
         raise OutputExistsError(f"{target} already exists. Choose an empty output folder or pass overwrite=True.")
     image = Image.fromarray(label_ids)
     image.putpalette(label_id_palette())  # 'L' → 'P': the colours only help people looking at the files
-    temporary = _temporary_in(folder, target.name)
-    try:
+    with atomic_file(target, overwrite=overwrite) as temporary:
         image.save(temporary, format="PNG")
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _publish(temporary, target, overwrite)
     return target
 
 
@@ -272,16 +225,11 @@ def zip_submission(
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target} already exists. Choose another name or pass overwrite=True.")
-    temporary = _temporary_in(target.parent, target.name)
-    try:
+    with atomic_file(target, overwrite=overwrite) as temporary:
         # PNGs are already deflate-compressed; storing them is as small and much faster.
         with zipfile.ZipFile(temporary, "w", compression=zipfile.ZIP_STORED) as archive:
             for path in files:
                 archive.write(path, arcname=path.name)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    _publish(temporary, target, overwrite)
     return target
 
 
