@@ -2,16 +2,19 @@
 
 A card is rendered from three sources and nothing else, so it cannot say more than the project knows:
 
-* the registry (:mod:`dabnet_zoo.registry`): architecture, parameters, GMACs, Hub repo, weights status, recipe
-  path, and the original paper's reported results, always labelled "reported by the original paper";
-* the results files (:mod:`dabnet_zoo.results`): evaluations (``results/<name>/*.json``) and benchmarks
-  (``benchmarks/results/<name>/*.json``). Only these measured numbers go into the ``model-index`` front matter;
-* what the original project's configs and logs say about its training recipe (:data:`ORIGINAL_RECIPES`,
-  from the reference specification §9-§10).
+* the registry (:mod:`dabnet_zoo.registry`) and the dataset presets (:mod:`dabnet_zoo.presets`, which also hold
+  the wording about each dataset): architecture, parameters, GMACs, Hub repo, weights status, recipe path, and
+  the original paper's reported results, always labelled "reported by the original paper";
+* the results files (:mod:`dabnet_zoo.results`): evaluations (``results/<name>/*.json``) of the weights the card
+  describes (same sha256, the real dataset; see :func:`dabnet_zoo.results.evaluations_of`) and benchmarks
+  (``benchmarks/results/<name>/*.json``). Only those evaluations go into the ``model-index`` front matter;
+* what the original project's configs and logs say about its training recipe (:data:`ORIGINAL_RECIPES`; see
+  docs/architecture.md for the protocols).
 
-Rendering uses huggingface_hub's ``ModelCardData``/``EvalResult`` for the YAML front matter and a Jinja
-template (:data:`MODEL_CARD_TEMPLATE`) for the body; the output is deterministic (no dates or versions of its
-own), so ``dabnet-zoo cards --check`` and a test can tell when the committed cards are stale.
+Rendering uses huggingface_hub's ``ModelCardData``/``EvalResult`` for the YAML front matter and the Jinja
+templates in ``dabnet_zoo/templates/`` (package data: :data:`MODEL_CARD_TEMPLATE`, :data:`TRAINING_CARD_TEMPLATE`
+and the parts they include) for the body; the output is deterministic (no dates or versions of its own), so
+``dabnet-zoo cards --check`` and a test can tell when the committed cards are stale.
 
 A model trained by ``recipes/train.py`` gets a card of its own, :func:`render_training_card` /
 :func:`write_training_card` (``final/README.md`` of the run), rendered from the run's ``training.json``
@@ -41,8 +44,10 @@ from .registry import (
 from .results import (
     BACKENDS,
     EVAL_METRICS,
+    SYNTHETIC,
     BenchmarkResult,
     EvaluationResult,
+    evaluations_of,
     load_benchmark_results,
     load_evaluation_results,
     load_training_record,
@@ -87,7 +92,7 @@ class CardWeights:
 
 @dataclass(frozen=True)
 class OriginalRecipe:
-    """How the original project trained one variant on one dataset (reference spec §9, §10.3)."""
+    """How the original project trained one variant on one dataset (from its configs and training logs)."""
 
     config: str | None
     facts: tuple[str, ...]
@@ -163,413 +168,14 @@ def _original_recipes() -> dict[str, OriginalRecipe]:
 ORIGINAL_RECIPES: dict[str, OriginalRecipe] = _original_recipes()
 """The original project's recipe per ``variant.dataset``, where it has one."""
 
-# How the original README's mIoU columns map to splits, per dataset (PaperResult.miou_val / miou_test).
-_PAPER_SPLITS = {
-    "cityscapes": ("val (500 images)", "test (evaluation server)"),
-    "camvid": ("test (model trained on train+val)", None),
-    "coco_stuff10k": ("test (1,000 images, the original's validation set)", None),
-    "coco_stuff164k": ("val2017", None),
-}
-_DOMAINS = {
-    "cityscapes": "urban street scenes filmed from a car in German and neighbouring cities, in daylight",
-    "camvid": "driving video recorded in Cambridge, UK",
-    "coco_stuff10k": "everyday photographs (COCO images) with 80 thing and 91 stuff classes",
-    "coco_stuff164k": "everyday photographs (COCO images) with 80 thing and 91 stuff classes",
-}
-_DATASET_TERMS = {
-    "cityscapes": "Cityscapes is not freely redistributable: its terms of use "
-                  "(https://www.cityscapes-dataset.com/license/) permit non-commercial purposes only, and models "
-                  "trained on it may carry those restrictions. Check them before any commercial use.",
-    "camvid": "CamVid is distributed by its authors under their own terms; check them before any commercial use.",
-    "coco_stuff10k": "COCO images come from Flickr under their owners' licences and COCO-Stuff annotations have "
-                     "their own terms; check both before any commercial use.",
-    "coco_stuff164k": "COCO images come from Flickr under their owners' licences and COCO-Stuff annotations have "
-                      "their own terms; check both before any commercial use.",
-}
-
-# Parts shared by the registry cards (MODEL_CARD_TEMPLATE) and the cards of training runs (TRAINING_CARD_TEMPLATE).
-_PREDICT_SNIPPET = """\
-image = Image.open("image.png")
-inputs = processor(image, return_tensors="pt")
-with torch.no_grad():
-    outputs = model(pixel_values=inputs["pixel_values"])
-label_map = processor.post_process_semantic_segmentation(outputs, target_sizes=[image.size[::-1]])[0]
-"""
-_DETAILS_TABLE = """\
-## Model details
-
-| | |
-|---|---|
-{% for key, value in details %}
-| {{ key }} | {{ value }} |
-{% endfor %}
-"""
-_AUTO_CLASSES_USAGE = """\
-With transformers' Auto classes (`import dabnet_zoo` registers them; without dabnet-zoo, `trust_remote_code=True`
-runs the modules shipped in the repository, which need `timm`):
-
-```python
-import torch
-from PIL import Image
-from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
-
-model = AutoModelForSemanticSegmentation.from_pretrained("{{ hub_repo_id }}"{{ revision_arg }}, trust_remote_code=True)
-processor = AutoImageProcessor.from_pretrained("{{ hub_repo_id }}"{{ revision_arg }}, trust_remote_code=True)
-
-""" + _PREDICT_SNIPPET + """\
-```
-"""
-_PREDICT_CLI = """\
-From the command line (label PNGs, colour maps and overlays):
-
-```bash
-dabnet-zoo predict {{ predict_source }} images/ --out predictions
-```
-
-`outputs.logits` are at 1/8 of the input size; `post_process_semantic_segmentation` resizes them to each image
-and takes the argmax. Labels: {{ label_note }}
-"""
-_LICENCE = """\
-## Licence
-
-Licence of the weights: `{{ license }}`. dabnet-zoo is Apache-2.0, and the original DABNet repository
-(an mmsegmentation fork) carries the Apache License 2.0.
-
-{{ dataset_terms }}
-
-"""
-_PER_CLASS_TABLE = """\
-{% if per_class_rows %}
-
-Per-class IoU (%):
-
-| class | {{ per_class_header | join(" | ") }} |
-|---{% for _ in per_class_header %}|---{% endfor %}|
-{% for row in per_class_rows %}
-| {{ row | join(" | ") }} |
-{% endfor %}
-{% endif %}
-"""
-_INPUT_SIZES_NOTE = """\
-- **Input sizes.** The original network only runs when both sides are even and every stage side is divisible by
-  P = {{ variant.patch_size }}; multiples of {{ variant.input_multiple }} always work. dabnet-zoo takes any size:
-  other sizes are zero-padded at the bottom and right to the smallest accepted size and the logits are cropped
-  back, which equals the original run on the padded image but costs the padded compute{{ padding_note }}.
-"""
-_CITATION = """\
-## Citation
-
-If you use DABNet, cite the original paper, *{{ paper_title }}*, and its code, {{ original_repo_url }}.
-The original README gives no BibTeX entry; this one holds only what it states:
-
-```bibtex
-{{ bibtex }}
-```
-"""
-
-MODEL_CARD_TEMPLATE = (
-    """\
----
-{{ card_data }}
----
-
-# {{ name }}: DABNet for {{ dataset.display_name }} semantic segmentation
-
-{{ summary }}
-
-{% if not weights.published %}
-> **No trained weights are published for this model yet.** `pretrained=True` raises an error instead of
-> returning random weights, and the Hub snippets below work once `{{ weights.repo_id }}` is published.
-{% if converted %}
-> Until then, convert the original project's checkpoint (the original README links it) and load the folder:
-{% else %}
-> Until then, train it with `{{ recipe }}`, or, if you have an original checkpoint of this variant and
-> dataset, convert it and load the folder:
-{% endif %}
->
-> ```bash
-> dabnet-zoo convert ORIGINAL.pth converted/{{ name }} --variant {{ variant.name }} --dataset {{ dataset.name }}
-> ```
->
-> then `DabnetForSemanticSegmentation.from_pretrained("converted/{{ name }}")`.
-
-{% endif %}
-"""
-    + _DETAILS_TABLE
-    + """\
-
-## How to use
-
-{% if registry_repo %}
-With dabnet-zoo installed (its image processor reproduces the original's test protocol for {{ dataset.display_name }}):
-
-```python
-import torch
-from PIL import Image
-
-from dabnet_zoo import create_model, create_processor
-
-model = create_model("{{ variant.name }}", dataset="{{ dataset.name }}", pretrained=True).eval()
-processor = create_processor("{{ dataset.name }}")
-
-"""
-    + _PREDICT_SNIPPET
-    + """\
-```
-
-With `torch.hub`, from a clone of dabnet-zoo:
-
-```python
-import torch
-
-model = torch.hub.load("path/to/dabnet-zoo", "{{ variant.name }}", source="local", dataset="{{ dataset.name }}", pretrained=True)
-```
-
-{% endif %}
-"""
-    + _AUTO_CLASSES_USAGE
-    + "\n"
-    + _PREDICT_CLI
-    + """\
-
-## Training
-
-{{ origin_note }}
-
-dabnet-zoo's recipe for this model: `{{ recipe }}`.
-
-{% if original_recipe %}
-### The original project's recipe
-
-{% if original_recipe.config %}
-Original config: `{{ original_recipe.config }}` ({{ original_repo_url }}).
-
-{% endif %}
-{% for fact in original_recipe.facts %}
-- {{ fact }}
-{% endfor %}
-{% else %}
-The original project did not train {{ variant.name }} on {{ dataset.display_name }}: there is no original recipe or
-checkpoint for this combination.
-{% endif %}
-
-## Evaluation
-
-### Measured by dabnet-zoo
-
-{% if evaluations %}
-| split | mode | images | mIoU (%) | mAcc (%) | aAcc (%) | weights | date |
-|---|---|---|---|---|---|---|---|
-{% for row in evaluations %}
-| {{ row | join(" | ") }} |
-{% endfor %}
-"""
-    + _PER_CLASS_TABLE
-    + """\
-
-Commands:
-
-```bash
-{% for command in evaluation_commands %}
-{{ command }}
-{% endfor %}
-```
-{% else %}
-Nothing measured yet (no `results/{{ name }}/*.json`, written by `recipes/evaluate.py`).
-{% endif %}
-
-### Reported by the original paper
-
-{% if paper_rows %}
-Reported by the original paper (the original README), not measured by dabnet-zoo:
-
-| split | mIoU (%) |
-|---|---|
-{% for row in paper_rows %}
-| {{ row | join(" | ") }} |
-{% endfor %}
-{% else %}
-The original paper reports no result for {{ variant.name }} on {{ dataset.display_name }}.
-{% endif %}
-
-## Speed
-
-### Measured by dabnet-zoo
-
-{% if benchmarks %}
-| backend | precision | device | hardware | input (HxW) | batch | includes resize + argmax | median (ms) | p90 (ms) | FPS |
-|---|---|---|---|---|---|---|---|---|---|
-{% for row in benchmarks %}
-| {{ row | join(" | ") }} |
-{% endfor %}
-
-Commands and environments:
-
-{% for command, environment in benchmark_details %}
-- `{{ command }}` ({{ environment }})
-{% endfor %}
-{% else %}
-Nothing measured yet (no `benchmarks/results/{{ name }}/*.json`, written by `dabnet-zoo benchmark`).
-{% endif %}
-
-### Reported by the original paper
-
-{% if paper_fps %}
-{{ paper_fps }}
-{% else %}
-The original paper reports no speed for {{ variant.name }} on {{ dataset.display_name }}.
-{% endif %}
-
-## Limitations
-
-"""
-    + _INPUT_SIZES_NOTE
-    + """\
-{% if not weights.published %}
-- **Weights.** None are published yet. Until they are, models built with `pretrained=False` have random
-  weights and their predictions are meaningless: load a converted or trained folder instead.
-{% endif %}
-- **Domain.** Trained on {{ dataset.display_name }} only ({{ domain }}); expect lower accuracy on other
-  viewpoints, places, weather or lighting.
-{% if paper_fps %}
-- **Speed numbers.** The original's FPS were measured with TensorRT 7 on a GTX 1080Ti; they are not comparable
-  with measurements on other hardware, backends or precisions.
-{% endif %}
-
-"""
-    + _LICENCE
-    + _CITATION
-)
-
+TEMPLATES = "templates"
+"""Package folder of the Jinja templates (``model_card.md.jinja``, ``training_card.md.jinja`` and the ``_*.md.jinja``
+parts both include); they are package data, shipped with the wheel."""
+MODEL_CARD_TEMPLATE = "model_card.md.jinja"
+TRAINING_CARD_TEMPLATE = "training_card.md.jinja"
 
 TRAINING_CARD_MARKER = "<!-- dabnet-zoo training card: rendered from training.json by dabnet_zoo.cards -->"
 """First line after the front matter of a training card; ``dabnet-zoo push`` recognises such cards by it."""
-
-TRAINING_CARD_TEMPLATE = (
-    """\
----
-{{ card_data }}
----
-""" + TRAINING_CARD_MARKER + """
-
-# {{ title }}
-
-{% if synthetic %}
-> **Trained and evaluated on synthetic data, not on {{ dataset.display_name }}.** The images are street scenes
-> generated by `dabnet-zoo make-synthetic` and stored in the {{ dataset.display_name }} folder layout with its
-> {{ dataset.num_labels }}-class label set. The numbers below only show that the training pipeline learns: they are
-> not {{ dataset.display_name }} results, and this model is not meant for real images.
-
-{% endif %}
-{{ summary }}
-
-"""
-    + _DETAILS_TABLE
-    + """\
-
-## How to use
-
-{% if hub_repo_id %}
-"""
-    + _AUTO_CLASSES_USAGE
-    + """\
-{% else %}
-The folder holding this card is the run's `save_pretrained` output: `model.safetensors`, `config.json` and the
-image processor used for the evaluation below. With dabnet-zoo installed:
-
-```python
-import torch
-from PIL import Image
-
-from dabnet_zoo import DabnetForSemanticSegmentation, DabnetImageProcessor
-
-model = DabnetForSemanticSegmentation.from_pretrained("{{ model_path }}").eval()
-processor = DabnetImageProcessor.from_pretrained("{{ model_path }}")
-
-"""
-    + _PREDICT_SNIPPET
-    + """\
-```
-
-`dabnet-zoo push {{ model_path }} --repo-id ORG/NAME` uploads the folder with this card (and the modules that
-`trust_remote_code=True` users need).
-{% endif %}
-
-"""
-    + _PREDICT_CLI
-    + """\
-
-## Training
-
-{{ training_intro }}
-
-| | |
-|---|---|
-{% for key, value in recipe_rows %}
-| {{ key }} | {{ value }} |
-{% endfor %}
-
-Command:
-
-```bash
-{{ command }}
-```
-
-{% if original_config %}
-The recipe follows the original project's `{{ original_config }}` ({{ original_repo_url }}).
-{% else %}
-This recipe is not one of the original project's (it has no original config), so the run is no reproduction of
-an original result.
-{% endif %}
-
-## Evaluation
-
-{% if final %}
-Measured by dabnet-zoo at the end of training (iteration {{ iterations }}), on {{ data_name }}:
-
-| split | mode | images | input (HxW) | mIoU (%) | mAcc (%) | aAcc (%) |
-|---|---|---|---|---|---|---|
-| {{ final | join(" | ") }} |
-"""
-    + _PER_CLASS_TABLE
-    + """\
-{% if per_class_rows %}
-
-n/a: the class occurs neither in the labels nor in the predictions of these images.
-{% endif %}
-{% else %}
-The run recorded no final evaluation.
-{% endif %}
-{% if curve %}
-
-### mIoU during training
-
-Validations during the run, on the same `{{ val_split }}` images:
-
-| iteration | mIoU (%) | mAcc (%) | aAcc (%) |
-|---|---|---|---|
-{% for row in curve %}
-| {{ row | join(" | ") }} |
-{% endfor %}
-{% endif %}
-
-## Limitations
-
-{% if synthetic %}
-- **Synthetic data.** Trained and evaluated only on generated scenes; the model has never seen a real photograph
-  and its predictions on real images are meaningless. Use it to check a setup, not to segment images.
-{% else %}
-- **Domain.** Trained on {{ dataset.display_name }} only ({{ domain }}); expect lower accuracy on other
-  viewpoints, places, weather or lighting.
-{% endif %}
-- **One run.** The numbers come from a single training run (seed {{ seed }}), evaluated single scale on whole
-  images at {{ eval_size }}; other seeds, hardware or numbers of processes give somewhat different results.
-"""
-    + _INPUT_SIZES_NOTE
-    + "\n"
-    + _LICENCE
-    + _CITATION
-)
 
 
 def _jinja_environment():
@@ -578,8 +184,8 @@ def _jinja_environment():
     except ImportError:
         raise DabnetZooError("Model cards need Jinja2: pip install 'dabnet-zoo[cards]'.") from None
     return jinja2.Environment(
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        loader=jinja2.PackageLoader("dabnet_zoo", TEMPLATES), trim_blocks=True, lstrip_blocks=True,
+        keep_trailing_newline=True, undefined=jinja2.StrictUndefined, autoescape=False,
     )
 
 
@@ -636,7 +242,8 @@ def _eval_results(evaluations: list[EvaluationResult], dataset_type: str, datase
             metric_type=metric,
             metric_name=label,
             metric_value=round(record.metrics[metric], 4),
-            metric_config=record.mode,
+            metric_config=record.mode if record.test_size == DATASETS[record.dataset].test_size else
+            f"{record.mode}, test size {_size(*record.test_size)}",
         )
         for record in evaluations
         for metric, label in (("mean_iou", "mIoU"), ("mean_accuracy", "mAcc"), ("overall_accuracy", "aAcc"))
@@ -663,17 +270,22 @@ def render_model_card(
         library_name: front matter ``library_name`` (``transformers`` when the repo ships the remote code).
         evaluations, benchmarks: results to use instead of reading them from ``root``.
 
+    Only the evaluations of ``weights`` (their sha256) on the real dataset are shown and enter ``model-index``
+    (:func:`dabnet_zoo.results.evaluations_of`): none for weights that are not published, whatever ``root``
+    holds. Benchmarks are kept whatever weights they were measured with (latency does not depend on them).
+
     Raises:
         ResultsError: a results file under ``root`` does not follow its schema (the message names it).
     """
     entry = get_weights(name, dataset)
+    weights = weights or CardWeights.from_entry(entry)
     evaluations = load_evaluation_results(entry.name, root) if evaluations is None else evaluations
+    evaluations = evaluations_of(evaluations, weights.sha256, entry.dataset)
     benchmarks = load_benchmark_results(entry.name, root) if benchmarks is None else benchmarks
     benchmarks = sorted(benchmarks, key=lambda b: (b.device, b.precision, BACKENDS.index(b.backend)))
-    weights = weights or CardWeights.from_entry(entry)
     card_data = build_card_data(entry, evaluations, weights, library_name)
     context = _context(entry, weights, evaluations, benchmarks)
-    template = _jinja_environment().from_string(MODEL_CARD_TEMPLATE)
+    template = _jinja_environment().get_template(MODEL_CARD_TEMPLATE)
     return template.render(card_data=card_data.to_yaml(), **context)
 
 
@@ -779,9 +391,11 @@ def render_training_card(
     evaluations = []
     if final is not None:
         evaluations.append(EvaluationResult(
-            model=record["model"], dataset=record["dataset"], split=final["split"], mode=final["mode"],
-            num_images=final["num_images"], metrics={m: final[m] for m in EVAL_METRICS},
-            per_category_iou=final["per_category_iou"], weights=str(model_path or "final"), command=record["command"],
+            model=record["model"], dataset=record["dataset"], evaluated_on=SYNTHETIC if synthetic else record["dataset"],
+            split=final["split"], mode=final["mode"], test_size=tuple(final["eval_size"]),
+            keep_ratio=dataset.test_keep_ratio, num_images=final["num_images"],
+            metrics={m: final[m] for m in EVAL_METRICS}, per_category_iou=final["per_category_iou"],
+            weights=str(model_path or "final"), weights_sha256=weights_sha256, command=record["command"],
             date=record["date"],
         ))
     eval_results = _eval_results(evaluations, dataset_type, index_name)
@@ -843,7 +457,7 @@ def render_training_card(
         dataset_terms = ("The synthetic scenes are generated by dabnet-zoo (`dabnet-zoo make-synthetic`); no "
                          "third-party images or labels were used for training or evaluation.")
     else:
-        dataset_terms = _DATASET_TERMS[record["dataset"]]
+        dataset_terms = dataset.card.terms
     folder = Path(model_path).as_posix() if model_path is not None else "path/to/final"
     multiple = variant.input_multiple
     padding_note = ""
@@ -881,7 +495,7 @@ def render_training_card(
         "per_class_rows": per_class_rows,
         "curve": [(str(e["iteration"]), *(_percent(e[m]) for m in EVAL_METRICS)) for e in record["evaluations"]],
         "val_split": final["split"] if final is not None else "val",
-        "domain": _DOMAINS[record["dataset"]],
+        "domain": dataset.card.domain,
         "seed": record["seed"],
         "eval_size": eval_size,
         "padding_note": padding_note,
@@ -890,8 +504,8 @@ def render_training_card(
         "paper_title": PAPER_TITLE,
         "bibtex": BIBTEX,
     }
-    template = _jinja_environment().from_string(TRAINING_CARD_TEMPLATE)
-    return template.render(card_data=card_data.to_yaml(), **context)
+    template = _jinja_environment().get_template(TRAINING_CARD_TEMPLATE)
+    return template.render(card_data=card_data.to_yaml(), training_card_marker=TRAINING_CARD_MARKER, **context)
 
 
 def write_training_card(
@@ -986,7 +600,7 @@ def _context(
     ]
     paper_rows = []
     if paper is not None:
-        splits = _PAPER_SPLITS[entry.dataset]
+        splits = dataset.card.paper_splits
         for split, value in zip(splits, (paper.miou_val, paper.miou_test)):
             if split is not None and value is not None:
                 paper_rows.append((split, f"{value:.1f}"))
@@ -1030,8 +644,8 @@ def _context(
         "original_recipe": ORIGINAL_RECIPES.get(entry.name),
         "original_repo_url": ORIGINAL_REPO_URL,
         "evaluations": [
-            (r.split, r.mode, str(r.num_images), _percent(r.metrics["mean_iou"]), _percent(r.metrics["mean_accuracy"]),
-             _percent(r.metrics["overall_accuracy"]), f"`{r.weights}`", r.date)
+            (r.split, r.mode, _size(*r.test_size) + (" (aspect kept)" if r.keep_ratio else ""), str(r.num_images),
+             *(_percent(r.metrics[m]) for m in EVAL_METRICS), r.date)
             for r in evaluations
         ],
         "evaluation_commands": [r.command for r in evaluations],
@@ -1050,9 +664,9 @@ def _context(
         ],
         "paper_fps": paper_fps,
         "padding_note": padding_note,
-        "domain": _DOMAINS[entry.dataset],
+        "domain": dataset.card.domain,
         "license": weights.license,
-        "dataset_terms": _DATASET_TERMS[entry.dataset],
+        "dataset_terms": dataset.card.terms,
         "paper_title": PAPER_TITLE,
         "bibtex": BIBTEX,
     }
@@ -1072,9 +686,8 @@ def _weights_status(weights: CardWeights) -> str:
 
 
 def _label_note(dataset) -> str:
-    if dataset.name == "cityscapes":
-        return ("Cityscapes trainIds 0-18 (`dabnet-zoo predict --cityscapes-label-ids` writes the official labelIds "
-                "for the evaluation server); 255 is ignored.")
+    if dataset.card.label_note:
+        return dataset.card.label_note
     if dataset.reduce_zero_label:
         return (f"0-{dataset.num_labels - 1}; the dataset's label 0 (unlabelled) is ignored and the others are "
                 "shifted down by one (the image processor's `do_reduce_labels`).")

@@ -715,17 +715,12 @@ def infer_variant(model: torch.nn.Module) -> str | None:
 
 def describe_weights(name_or_path: str | os.PathLike, model: torch.nn.Module | None = None,
                      dataset: str | None = None) -> str | None:
-    """What the results file records as ``weights``: ``sha256:<hex>`` of a folder's ``model.safetensors``, the
-    Hub id with its revision, or the pinned registry revision of a zoo name. ``None`` for a zoo name without
-    published weights (random initialisation: nothing worth recording)."""
+    """What the results file records as ``weights`` (where they came from; :func:`dabnet_zoo.weights.weights_sha256` says which
+    they are): a folder as given, the Hub id with its revision, or the pinned registry revision of a zoo name.
+    ``None`` for a zoo name without published weights (random initialisation: nothing worth recording)."""
     name = str(name_or_path)
     if os.path.isdir(name):
-        from .weights import sha256_of
-
-        for file_name in ("model.safetensors", "pytorch_model.bin"):
-            if (Path(name) / file_name).is_file():
-                return f"sha256:{sha256_of(Path(name) / file_name)}"
-        return str(Path(name).resolve())
+        return Path(name).as_posix()
     if name.partition(".")[0] in VARIANTS:
         entry = get_weights(name, dataset)
         return f"{entry.hub_repo_id}@{entry.revision}" if entry.published else None
@@ -734,18 +729,25 @@ def describe_weights(name_or_path: str | os.PathLike, model: torch.nn.Module | N
 
 
 def evaluation_record(
-    results: dict[str, Any], *, model: str, dataset: str, split: str, mode: str, weights: str, command: str,
+    results: dict[str, Any], *, model: str, dataset: str, split: str, mode: str, test_size: tuple[int, int],
+    keep_ratio: bool, weights: str, weights_sha256: str | None, command: str, evaluated_on: str | None = None,
     date: str | None = None,
 ) -> dict[str, Any]:
-    """The ``dabnet-zoo/eval/v1`` record of an :func:`evaluate_model` result (write it with
-    :func:`dabnet_zoo.results.write_evaluation_result`); NaN per-class IoUs become null."""
+    """The ``dabnet-zoo/eval/v2`` record of an :func:`evaluate_model` result (write it with
+    :func:`dabnet_zoo.results.write_evaluation_result`); NaN per-class IoUs become null.
+
+    ``evaluated_on`` is the data the images came from: ``dataset`` (the default) or
+    :data:`dabnet_zoo.results.SYNTHETIC`; ``test_size``/``keep_ratio`` the test resize that was applied."""
     get_dataset_preset(dataset)
     return {
         "schema": EVAL_SCHEMA,
         "model": model,
         "dataset": dataset,
+        "evaluated_on": evaluated_on or dataset,
         "split": split,
         "mode": mode,
+        "test_size": [int(side) for side in test_size],
+        "keep_ratio": bool(keep_ratio),
         "num_images": int(results["num_images"]),
         "metrics": {key: float(results[key]) for key in EVAL_METRICS},
         "per_category_iou": {
@@ -753,6 +755,7 @@ def evaluation_record(
             for name, value in results["per_category_iou"].items()
         },
         "weights": weights,
+        "weights_sha256": weights_sha256,
         "command": command,
         "date": date or datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

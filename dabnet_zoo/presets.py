@@ -1,8 +1,10 @@
-"""Dataset presets: class names, palettes, label conventions and the original test protocol per dataset.
+"""Dataset presets: every per-dataset fact in one table, so that a new dataset is one entry here.
 
-One table of label conventions (ecosystem notes §10.5): every place that needs the number of classes, the
-ignore index, ``reduce_zero_label`` or the evaluation size reads it from here, so the converter, the image
-processor, the recipes and the model cards cannot disagree. Pure data, no torch import.
+Class names, palettes, label conventions, the original's test protocol, its training recipe (splits, scales,
+batch, schedule) and the wording the model cards use for the dataset. Every place that needs the number of
+classes, the ignore index, ``reduce_zero_label``, the evaluation size, a split name or a recipe number reads it
+from here, so the converter, the image processor, the data pipeline, the recipes (``recipes/generate_configs.py``)
+and the model cards cannot disagree. Pure data, no torch import. docs/architecture.md describes the protocols.
 """
 
 from __future__ import annotations
@@ -16,6 +18,48 @@ Color = tuple[int, int, int]
 # ImageNet statistics on the 0-255 scale, as the original's data pipeline normalises (spec §2).
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
+
+
+@dataclass(frozen=True)
+class TrainingRecipe:
+    """The original's training set-up on one dataset for the ResNet (R) variants; ``recipes/generate_configs.py``
+    writes the recipe files from it (DABNet-E swaps in its Adam optimiser).
+
+    Attributes:
+        train_split, val_split: the splits trained on and validated on (``train+val`` joins two).
+        scale: (height, width) of the Resize that the random 0.5-2.0 ratio multiplies, for the training split(s).
+        per_device_batch, global_batch: images per GPU and in total (the original's GPUs x per GPU).
+        sgd_lr: base learning rate of SGD (momentum 0.9, weight decay 5e-4, poly decay to 1e-4).
+        max_iters: training iterations.
+        eval_interval: iterations between validations and checkpoints.
+    """
+
+    train_split: str
+    val_split: str
+    scale: tuple[int, int]
+    per_device_batch: int
+    global_batch: int
+    sgd_lr: float
+    max_iters: int
+    eval_interval: int
+
+
+@dataclass(frozen=True)
+class CardText:
+    """How the model cards describe a dataset.
+
+    Attributes:
+        domain: what the images show, for the limitations section.
+        terms: the dataset's terms of use, for the licence section.
+        paper_splits: what the original README's two mIoU columns (validation, test server) measured on this
+            dataset; None where it reports no such column.
+        label_note: how predicted labels are encoded, when more needs saying than the generic class range.
+    """
+
+    domain: str
+    terms: str
+    paper_splits: tuple[str | None, str | None]
+    label_note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +78,10 @@ class DatasetPreset:
         test_keep_ratio: whether that resize keeps the aspect ratio (mmseg's ``keep_ratio``): if true the image
             is scaled to fit inside ``test_size`` (long side to the long target, short side to the short target).
         train_crop_size: (height, width) of the training crops in the original recipe.
+        train_scale: (height, width) of the original's training Resize for this dataset's training split (the
+            random 0.5-2.0 ratio multiplies it); COCO-Stuff trains around 512x2048 though it tests at 640x640.
+        recipe: the original's training set-up (see :class:`TrainingRecipe`).
+        card: the model cards' wording (see :class:`CardText`).
         hub_dataset_id: the dataset's id on the Hugging Face Hub, for model-card metadata only.
     """
 
@@ -46,6 +94,9 @@ class DatasetPreset:
     test_size: tuple[int, int]
     test_keep_ratio: bool
     train_crop_size: tuple[int, int]
+    train_scale: tuple[int, int]
+    recipe: TrainingRecipe
+    card: CardText
     hub_dataset_id: str
 
     @property
@@ -129,6 +180,10 @@ _COCO_STUFF_PALETTE = (
     (64, 192, 96), (64, 160, 64), (64, 64, 0),
 )
 
+_COCO_DOMAIN = "everyday photographs (COCO images) with 80 thing and 91 stuff classes"
+_COCO_TERMS = ("COCO images come from Flickr under their owners' licences and COCO-Stuff annotations have their own "
+               "terms; check both before any commercial use.")
+
 DATASETS: dict[str, DatasetPreset] = {
     "cityscapes": DatasetPreset(
         name="cityscapes",
@@ -140,6 +195,17 @@ DATASETS: dict[str, DatasetPreset] = {
         test_size=(1024, 2048),
         test_keep_ratio=True,
         train_crop_size=(1024, 1024),
+        train_scale=(1024, 2048),
+        recipe=TrainingRecipe("train", "val", (1024, 2048), 8, 32, 0.025, 80_000, 8_000),
+        card=CardText(
+            domain="urban street scenes filmed from a car in German and neighbouring cities, in daylight",
+            terms="Cityscapes is not freely redistributable: its terms of use "
+                  "(https://www.cityscapes-dataset.com/license/) permit non-commercial purposes only, and models "
+                  "trained on it may carry those restrictions. Check them before any commercial use.",
+            paper_splits=("val (500 images)", "test (evaluation server)"),
+            label_note="Cityscapes trainIds 0-18 (`dabnet-zoo predict --cityscapes-label-ids` writes the official "
+                       "labelIds for the evaluation server); 255 is ignored.",
+        ),
         hub_dataset_id="cityscapes",
     ),
     "camvid": DatasetPreset(
@@ -152,6 +218,16 @@ DATASETS: dict[str, DatasetPreset] = {
         test_size=(768, 960),
         test_keep_ratio=False,
         train_crop_size=(768, 960),
+        train_scale=(768, 960),
+        # The README's CamVid row trains on train+val, whose data config resizes around 1536x768 (not 960x768);
+        # batch 2 x 4 GPUs and 10k iterations are from the README; the learning rate is not recorded (the
+        # Cityscapes one is assumed).
+        recipe=TrainingRecipe("train+val", "test", (768, 1536), 2, 8, 0.025, 10_000, 1_000),
+        card=CardText(
+            domain="driving video recorded in Cambridge, UK",
+            terms="CamVid is distributed by its authors under their own terms; check them before any commercial use.",
+            paper_splits=("test (model trained on train+val)", None),
+        ),
         hub_dataset_id="camvid",
     ),
     "coco_stuff10k": DatasetPreset(
@@ -164,6 +240,14 @@ DATASETS: dict[str, DatasetPreset] = {
         test_size=(640, 640),
         test_keep_ratio=False,
         train_crop_size=(512, 512),
+        train_scale=(512, 2048),
+        # The original validates on the 1,000 test images (there is no val split).
+        recipe=TrainingRecipe("train", "test", (512, 2048), 8, 32, 0.005, 80_000, 8_000),
+        card=CardText(
+            domain=_COCO_DOMAIN,
+            terms=_COCO_TERMS,
+            paper_splits=("test (1,000 images, the original's validation set)", None),
+        ),
         hub_dataset_id="coco_stuff10k",
     ),
     "coco_stuff164k": DatasetPreset(
@@ -176,6 +260,9 @@ DATASETS: dict[str, DatasetPreset] = {
         test_size=(640, 640),
         test_keep_ratio=False,
         train_crop_size=(512, 512),
+        train_scale=(512, 2048),
+        recipe=TrainingRecipe("train", "val", (512, 2048), 8, 32, 0.005, 160_000, 16_000),
+        card=CardText(domain=_COCO_DOMAIN, terms=_COCO_TERMS, paper_splits=("val2017", None)),
         hub_dataset_id="coco_stuff164k",
     ),
 }
@@ -189,4 +276,5 @@ def get_dataset_preset(name: str) -> DatasetPreset:
         raise UnknownModelError(unknown_name_message("dataset", name, DATASETS)) from None
 
 
-__all__ = ["DatasetPreset", "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "get_dataset_preset"]
+__all__ = ["CardText", "DatasetPreset", "DATASETS", "IMAGENET_MEAN", "IMAGENET_STD", "TrainingRecipe",
+           "get_dataset_preset"]

@@ -68,7 +68,8 @@ logger = logging.getLogger(__name__)
 EVAL_SCHEMA = "dabnet-zoo/eval/v2"
 BENCHMARK_SCHEMA = "dabnet-zoo/benchmark/v2"
 # Earlier schemas, refused with a hint: v1 records did not say which weights, data or test size they measured.
-_OLD_SCHEMAS = {"dabnet-zoo/eval/v1": "recipes/evaluate.py", "dabnet-zoo/benchmark/v1": "dabnet-zoo benchmark"}
+_OLD_SCHEMAS = {"dabnet-zoo/eval/v1": (EVAL_SCHEMA, "recipes/evaluate.py"),
+                "dabnet-zoo/benchmark/v1": (BENCHMARK_SCHEMA, "dabnet-zoo benchmark")}
 SYNTHETIC = "synthetic"
 """``evaluated_on`` of an evaluation on the synthetic scenes (``dabnet_zoo.data.synthetic``), never a real dataset."""
 EVAL_RESULTS_DIR = "results"
@@ -168,12 +169,8 @@ class _Checker:
         self.data, self.source, self.problems = data, source, []
         if not isinstance(data, dict):
             raise ResultsError(f"{source}: expected a JSON object for {schema}, got {type(data).__name__}.")
-        if data.get("schema") in _OLD_SCHEMAS:
-            raise ResultsError(
-                f"{source}: {data['schema']} was written by an older dabnet-zoo and does not record the weights' "
-                f"sha256, the data or the protocol it measured; run {_OLD_SCHEMAS[data['schema']]} again, or "
-                "delete the file."
-            )
+        if _OLD_SCHEMAS.get(data.get("schema"), ("",))[0] == schema:
+            _refuse_old_schema(data["schema"], source)
         if data.get("schema") != schema:
             raise ResultsError(
                 f"{source}: unknown schema {data.get('schema')!r}; expected {schema!r}, as {written_by} writes it."
@@ -209,6 +206,14 @@ class _Checker:
     def done(self) -> None:
         if self.problems:
             raise ResultsError(f"{self.source}: " + "; ".join(self.problems) + ".")
+
+
+def _refuse_old_schema(schema: Any, source: str) -> None:
+    if schema in _OLD_SCHEMAS:
+        raise ResultsError(
+            f"{source}: {schema} was written by an older dabnet-zoo and does not record the weights' sha256, the "
+            f"data or the protocol it measured; run {_OLD_SCHEMAS[schema][1]} again, or delete the file."
+        )
 
 
 def _is_int(value: Any, minimum: int) -> bool:
@@ -326,6 +331,7 @@ def validate_result(data: Any, source: PathLike | None = None) -> Result:
         return validate_benchmark(data, source)
     if schema == EVAL_SCHEMA:
         return validate_evaluation(data, source)
+    _refuse_old_schema(schema, str(source) if source is not None else "result")
     raise ResultsError(
         f"{source if source is not None else 'result'}: unknown schema {schema!r}; expected {EVAL_SCHEMA!r} or "
         f"{BENCHMARK_SCHEMA!r}."
@@ -427,9 +433,16 @@ def benchmark_file_name(result: BenchmarkResult | dict) -> str:
 
 
 def evaluation_file_name(result: EvaluationResult | dict) -> str:
-    """``<split>_<mode>.json`` (``ms+flip`` becomes ``ms-flip``)."""
+    """``[synthetic_]<split>_<mode>[_<H>x<W>].json`` (``ms+flip`` becomes ``ms-flip``): the prefix for an
+    evaluation on the synthetic scenes, the size when the test size is not the dataset's own, so that such
+    results never take the name of the original protocol's."""
     data = result.to_dict() if isinstance(result, EvaluationResult) else result
-    return f"{data['split']}_{str(data['mode']).replace('+', '-')}.json"
+    prefix = f"{SYNTHETIC}_" if data.get("evaluated_on") == SYNTHETIC else ""
+    size = data.get("test_size")
+    preset = DATASETS.get(data.get("dataset"))
+    suffix = f"_{size[0]}x{size[1]}" if size is not None and preset is not None and tuple(size) != preset.test_size \
+        else ""
+    return f"{prefix}{data['split']}_{str(data['mode']).replace('+', '-')}{suffix}.json"
 
 
 def write_evaluation_result(path: PathLike, data: dict | EvaluationResult, overwrite: bool = False) -> Path:

@@ -124,6 +124,24 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def weights_sha256(name_or_path: str | os.PathLike, model=None, dataset: str | None = None) -> str | None:
+    """sha256 of the ``model.safetensors`` a model was loaded from, which the results files record so that a
+    number is only ever shown beside the weights it measured: the file of a folder, the registry's pin of a zoo
+    name with published weights (downloads are checked against it), the cached file of a Hub id at the revision
+    ``model`` was loaded from; ``None`` when unknown (random weights of a zoo name, another file format)."""
+    name = str(name_or_path)
+    if os.path.isdir(name):
+        path = Path(name) / WEIGHTS_FILE
+        return sha256_of(path) if path.is_file() else None
+    if name.partition(".")[0] in VARIANTS:
+        return get_weights(name, dataset).sha256
+    from huggingface_hub import try_to_load_from_cache
+
+    revision = getattr(getattr(model, "config", None), "_commit_hash", None)
+    cached = try_to_load_from_cache(name, WEIGHTS_FILE, revision=revision)
+    return sha256_of(cached) if isinstance(cached, str) else None
+
+
 def verify_weights_file(path: str | os.PathLike, entry: WeightsEntry) -> None:
     """Check a ``model.safetensors`` against the size and sha256 the registry records; never deletes it."""
     path = Path(path)
@@ -236,4 +254,5 @@ __all__ = [
     "require_published",
     "sha256_of",
     "verify_weights_file",
+    "weights_sha256",
 ]

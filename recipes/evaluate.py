@@ -40,7 +40,9 @@ from dabnet_zoo.evaluation import (
     infer_variant,
 )
 from dabnet_zoo.presets import DATASETS
-from dabnet_zoo.results import EVAL_MODES, evaluation_file_name, write_evaluation_result
+from dabnet_zoo.data.synthetic import is_synthetic_root
+from dabnet_zoo.results import EVAL_MODES, SYNTHETIC, evaluation_file_name, write_evaluation_result
+from dabnet_zoo.weights import weights_sha256
 
 logger = logging.getLogger("evaluate")
 
@@ -134,6 +136,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
         return 0
 
     split = args.split or DEFAULT_SPLITS.get(dataset, "val")
+    evaluated_on = SYNTHETIC if is_synthetic_root(args.data_root) else dataset  # never file synthetic as real
     results_path = weights = variant = None
     if not args.no_results:
         weights = describe_weights(args.model, model, dataset)
@@ -146,7 +149,8 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
             raise InputError(f"Cannot tell which zoo variant {args.model} is; pass --model-name (e.g. dabnet_r18_p2) "
                              "or --no-results.")
         else:
-            record_name = evaluation_file_name({"split": split, "mode": args.mode})
+            record_name = evaluation_file_name({"split": split, "mode": args.mode, "dataset": dataset,
+                                                "test_size": transform.size, "evaluated_on": evaluated_on})
             results_path = Path(args.results_dir) / f"{variant}.{dataset}" / record_name
             if results_path.exists() and not args.overwrite:  # fail before the evaluation, not after it
                 raise OutputExistsError(f"{results_path} already exists; pass --overwrite to replace it.")
@@ -162,8 +166,10 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
         print(f"{results['num_images']} images, {dataset} {split}, {args.mode} mode")
         if results_path is not None:
             record = evaluation_record(
-                results, model=variant, dataset=dataset, split=split,
-                mode=args.mode, weights=weights, command=_command(accelerator),
+                results, model=variant, dataset=dataset, split=split, mode=args.mode,
+                test_size=transform.size, keep_ratio=transform.keep_ratio, evaluated_on=evaluated_on,
+                weights=weights, weights_sha256=weights_sha256(args.model, model, dataset),
+                command=_command(accelerator),
             )
             write_evaluation_result(results_path, record, overwrite=args.overwrite)
             print(f"Wrote {results_path}")

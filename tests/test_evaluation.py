@@ -338,7 +338,8 @@ def test_bad_settings(val, model, settings, message):
 def test_record_follows_the_results_schema_and_table_lists_classes(val, model):
     results = evaluate_model(model, Subset(val, [0]), progress=False)
     record = evaluation_record(results, model="dabnet_r18_p1", dataset="cityscapes", split="val", mode="whole",
-                               weights="sha256:" + "0" * 64, command="python recipes/evaluate.py x")
+                               test_size=INPUT_SIZE, keep_ratio=True, weights="converted/p1",
+                               weights_sha256="0" * 64, command="python recipes/evaluate.py x")
     validated = validate_evaluation(record)
     assert validated.num_images == 1
     nan_classes = {name for name, value in results["per_category_iou"].items() if math.isnan(value)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -43,16 +44,24 @@ def model_dir(saved, tmp_path):
     return Path(shutil.copytree(saved, tmp_path / NAME))
 
 
-@pytest.fixture
-def root(tmp_path):
-    """A repository root with one evaluation result for NAME."""
-    root = tmp_path / "repo"
-    write_evaluation_result(evaluation_results_dir(NAME, root) / "val_whole.json", {
-        "schema": EVAL_SCHEMA, "model": NAME, "dataset": "camvid", "split": "test", "mode": "whole",
-        "num_images": 233, "metrics": {"mean_iou": 0.5, "mean_accuracy": 0.6, "overall_accuracy": 0.8},
-        "per_category_iou": {"Sky": 0.9}, "weights": NAME, "command": "python recipes/evaluate.py",
+def _evaluation(weights_sha256: str, **changes) -> dict:
+    record = {
+        "schema": EVAL_SCHEMA, "model": NAME, "dataset": "camvid", "evaluated_on": "camvid", "split": "test",
+        "mode": "whole", "test_size": [768, 960], "keep_ratio": False, "num_images": 233,
+        "metrics": {"mean_iou": 0.5, "mean_accuracy": 0.6, "overall_accuracy": 0.8}, "per_category_iou": {"Sky": 0.9},
+        "weights": f"converted/{NAME}", "weights_sha256": weights_sha256, "command": "python recipes/evaluate.py",
         "date": "2026-11-24",
-    })
+    }
+    record.update(changes)
+    return record
+
+
+@pytest.fixture
+def root(tmp_path, saved):
+    """A repository root with one evaluation of the folder's weights for NAME."""
+    root = tmp_path / "repo"
+    write_evaluation_result(evaluation_results_dir(NAME, root) / "val_whole.json",
+                            _evaluation(sha256_of(saved / "model.safetensors")))
     return root
 
 
@@ -86,6 +95,23 @@ def test_dry_run_lists_exactly_what_would_be_uploaded_and_uses_no_network(model_
     assert report.weights_sha256 == sha256_of(model_dir / "model.safetensors")
     assert _snapshot(model_dir) == before  # the user's folder is only read
     assert list((tmp_path / "tmp").iterdir()) == []  # the staging folder is gone
+
+
+def test_only_evaluations_of_the_uploaded_weights_on_the_real_dataset_are_uploaded(model_dir, root, no_network):
+    folder = evaluation_results_dir(NAME, root)
+    ours = sha256_of(model_dir / "model.safetensors")
+    write_evaluation_result(folder / "other_weights.json", _evaluation("0e" * 32, metrics={
+        "mean_iou": 0.4512, "mean_accuracy": 0.6, "overall_accuracy": 0.8}))
+    write_evaluation_result(folder / "synthetic_test_whole.json", _evaluation(ours, evaluated_on="synthetic"))
+    write_evaluation_result(folder / "unknown.json", _evaluation(None))
+    report = push_folder(model_dir, "someone/dabnet_effb1.camvid", root=root, dry_run=True)
+    assert [f.path_in_repo for f in report.files] == UPLOADED  # of the results, val_whole.json only
+    with tempfile.TemporaryDirectory() as staging:
+        stage_folder(model_dir, staging, repo_id="org/dabnet_effb1.camvid", root=root)
+        card = ModelCard((Path(staging) / "README.md").read_text())
+        assert {(r.metric_type, r.metric_value) for r in card.data.eval_results} == {
+            ("mean_iou", 0.5), ("mean_accuracy", 0.6), ("overall_accuracy", 0.8)}
+        assert "45.12" not in card.content
 
 
 def test_push_creates_the_repo_and_uploads_the_staged_folder(model_dir, root, monkeypatch):

@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import DabnetZooError
     from ..registry import list_models
     from ..results import benchmark_file_name, benchmark_results_dir, write_benchmark_result
+    from ..weights import weights_sha256
     from ..zoo import load_model
 
     names = list_models() if args.models == ["all"] else args.models
@@ -58,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
             device=args.device, threads=args.threads, warmup=args.warmup, iterations=args.iterations,
             include_postprocess=args.include_postprocess, progress=not args.no_progress,
             model_name=name.partition(".")[0], dataset=args.dataset or "cityscapes",
+            weights_sha256=weights_sha256(name, model, args.dataset),
         )
         result["command"] = "dabnet-zoo " + shlex.join(args.argv)
         rows.append(result)

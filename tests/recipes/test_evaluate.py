@@ -51,13 +51,15 @@ def test_evaluate_prints_the_table_and_writes_the_results_json(setup, tmp_path):
                         "--split", "val", "--test-size", "32", "64", "--results-dir", str(results_dir),
                         "--num-workers", "0", "--cpu", cwd=tmp_path)
 
-    path = results_dir / "dabnet_r18_p1.cityscapes" / "val_whole.json"
-    record = read_result(path)  # validates the dabnet-zoo/eval/v1 schema
+    # Synthetic data at a test size of its own: never filed under the name of a Cityscapes result.
+    path = results_dir / "dabnet_r18_p1.cityscapes" / "synthetic_val_whole_32x64.json"
+    record = read_result(path)  # validates the dabnet-zoo/eval/v2 schema
     assert (record.model, record.dataset, record.split, record.mode) == ("dabnet_r18_p1", "cityscapes", "val",
                                                                          "whole")
+    assert (record.evaluated_on, record.test_size, record.keep_ratio) == ("synthetic", (32, 64), True)
     assert record.num_images == NUM_VAL
     weights = hashlib.sha256((setup / "model" / "model.safetensors").read_bytes()).hexdigest()
-    assert record.weights == f"sha256:{weights}"
+    assert record.weights_sha256 == weights and record.weights == (setup / "model").as_posix()
     assert "recipes/evaluate.py" in record.command and "--test-size 32 64" in record.command
     classes = get_dataset_preset("cityscapes").class_names
     assert list(record.per_category_iou) == list(classes)
