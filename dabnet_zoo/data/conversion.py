@@ -5,31 +5,28 @@ and a module-level function that writes the output). This module does the rest, 
 
 * **idempotent**: an output that already exists is trusted as finished and skipped, so a re-run (after a
   crash, Ctrl-C, or just twice) only does the missing work;
-* **atomic**: each output is written to a hidden temporary file in the same folder and renamed into place, so a
-  half-written file never carries the final name (and so is never mistaken for a finished one);
-* **non-destructive**: an existing file is never opened for writing, so the user's originals cannot be
-  overwritten, whatever the converter's naming rule produces;
+* **atomic**: each output is written through :func:`dabnet_zoo.fileio.atomic_file` (a hidden temporary file in
+  the same folder, renamed into place), so a half-written file never carries the final name (and so is never
+  mistaken for a finished one), and a killed run's temporaries are removed by the next run;
+* **non-destructive**: an existing file is never opened for writing nor replaced, even one that appears while
+  converting, so the user's originals cannot be overwritten, whatever the converter's naming rule produces;
 * **parallel** over a ``multiprocessing`` pool (``nproc``) with a tqdm progress bar;
 * **loud**: a file that fails is reported with its path and reason after the loop (the others are kept, so
-  the fix-and-re-run cycle is cheap), never silently dropped.
+  the fix-and-re-run cycle is cheap), never silently dropped; a full disk stops the run at once, in one line.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DabnetZooError, InputError
+from ..errors import DabnetZooError, InputError, NoSpaceError, OutputExistsError
+from ..fileio import atomic_file
 
 logger = logging.getLogger(__name__)
-
-# Temporary outputs are hidden (leading dot) and carry this marker, so readers that skip dot-files never see
-# them and a later run can recognise (and remove) leftovers of a killed run as its own.
-PARTIAL_MARKER = ".dabnet-partial-"
 
 # A converter: writes the converted ``source`` to ``temporary_output`` (whose suffix equals the final output's,
 # so format-from-extension writers work) and may return one line worth logging (e.g. "3 unknown ids -> 255").
@@ -103,58 +100,20 @@ def split_label_files(root: Path, splits: Sequence[str], layout: str, what: str,
     return files
 
 
-def _temporary_path(output: Path) -> Path:
-    return output.with_name(f".{output.name}{PARTIAL_MARKER}{os.getpid()}{output.suffix}")
-
-
 def _convert_one(task: ConversionTask) -> tuple[Path, str | None, str | None]:
     """Run one task in a worker; return (output, note, error) instead of raising, so one bad file is reported
-    with its path and the pool keeps going."""
-    temporary = _temporary_path(task.output)
+    with its path and the pool keeps going. A full disk is raised: every later file would fail the same way."""
     try:
-        task.output.parent.mkdir(parents=True, exist_ok=True)
-        note = task.convert(task.source, temporary)
-        # link + unlink rather than os.replace: a link never replaces an existing file, so even a file that
-        # appeared since the existence check (another run, or the user) cannot be overwritten.
-        try:
-            os.link(temporary, task.output)
-        except FileExistsError:
-            note = f"{task.output} appeared while converting; kept the existing file"
-        except OSError:  # file systems without hard links
-            if task.output.exists():
-                note = f"{task.output} appeared while converting; kept the existing file"
-            else:
-                os.replace(temporary, task.output)
+        with atomic_file(task.output, overwrite=False) as temporary:
+            note = task.convert(task.source, temporary)
         return task.output, note, None
+    except OutputExistsError:
+        return task.output, f"{task.output} appeared while converting; kept the existing file", None
+    except NoSpaceError:
+        raise
     except (Exception, SystemExit) as error:  # SystemExit: a library sys.exit would kill a pool worker
         message = str(error) or type(error).__name__
         return task.output, None, f"{task.source}: {message}"
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _remove_leftover_partials(folders: set[Path]) -> None:
-    """Delete temporaries that a killed earlier run left behind: only files carrying our marker, and only those
-    whose writer process is gone (a concurrent run's files are left alone)."""
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for leftover in folder.glob(f".*{PARTIAL_MARKER}*"):
-            pid_text = leftover.name.split(PARTIAL_MARKER, 1)[1].split(".", 1)[0]
-            if not (pid_text.isdigit() and _process_alive(int(pid_text))):
-                leftover.unlink(missing_ok=True)
-
-
-def _process_alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows; assume alive
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists but belongs to someone else
-        return True
-    return True
 
 
 def run_conversions(
@@ -186,7 +145,6 @@ def run_conversions(
             summary.skipped.append(task.output)
         else:
             todo.append(task)
-    _remove_leftover_partials({task.output.parent for task in todo})
     logger.info("%s: %d to write, %d already done", description, len(todo), len(summary.skipped))
 
     failures: list[str] = []
@@ -233,7 +191,6 @@ def _collect(results, summary: ConversionSummary, failures: list[str], bar) -> N
 
 
 __all__ = [
-    "PARTIAL_MARKER",
     "ConversionSummary",
     "ConversionTask",
     "ConvertFunction",

@@ -12,7 +12,7 @@ import pytest
 from cityscapesscripts.helpers.labels import name2label
 from PIL import Image
 
-from dabnet_zoo.data.conversion import PARTIAL_MARKER, ConversionTask, run_conversions
+from dabnet_zoo.data.conversion import ConversionTask, run_conversions
 from dabnet_zoo.data.prepare import prepare_dataset
 from dabnet_zoo.data.prepare_cityscapes import prepare_cityscapes
 from dabnet_zoo.errors import DabnetZooError, InputError, UnknownModelError
@@ -102,7 +102,7 @@ def test_originals_are_untouched_and_only_train_ids_are_added(tree: Path) -> Non
     assert {p: after[p] for p in before} == before
     added = set(after) - set(before)
     assert added and all(p.name.endswith("_gtFine_labelTrainIds.png") for p in added)
-    assert not [p for p in tree.rglob("*") if PARTIAL_MARKER in p.name]
+    assert not [p for p in tree.rglob(".*")]  # no temporary left
 
 
 def test_an_existing_output_is_never_overwritten(tree: Path) -> None:
@@ -187,7 +187,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_redone(tmp_path: Path, caplog
     source.write_bytes(b"abc")
     output = tmp_path / "out.bin"
     dead_pid = 2**22 + 12345  # above Linux's default pid_max, so no live process has it
-    leftover = tmp_path / f".out.bin{PARTIAL_MARKER}{dead_pid}.bin"
+    leftover = tmp_path / f".out.bin.stage-{dead_pid}-0123abcd.bin"  # dabnet_zoo.fileio's name for a stage
     leftover.write_bytes(b"a")
     with caplog.at_level(logging.INFO):
         run_conversions([ConversionTask(source, output, _copy)], progress=False)
