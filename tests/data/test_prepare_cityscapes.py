@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -15,7 +16,7 @@ from PIL import Image
 from dabnet_zoo.data.conversion import ConversionTask, run_conversions
 from dabnet_zoo.data.prepare import prepare_dataset
 from dabnet_zoo.data.prepare_cityscapes import prepare_cityscapes
-from dabnet_zoo.errors import DabnetZooError, InputError, UnknownModelError
+from dabnet_zoo.errors import DabnetZooError, InputError, NoSpaceError, UnknownModelError
 
 H, W = 40, 60
 
@@ -180,6 +181,21 @@ def test_a_crash_mid_write_leaves_no_file_that_looks_finished(tmp_path: Path) ->
     assert list(output.parent.iterdir()) == []
     summary = run_conversions([ConversionTask(source, output, _copy)], progress=False)
     assert summary.written == [output] and output.read_bytes() == source.read_bytes()
+
+
+def _full_disk(source: Path, temporary: Path) -> None:
+    temporary.write_bytes(b"par")
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_a_full_disk_stops_the_run_in_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+    sources = [tmp_path / f"in{i}.bin" for i in range(3)]
+    for source in sources:
+        source.write_bytes(b"abc")
+    tasks = [ConversionTask(source, tmp_path / "out" / source.name, _full_disk) for source in sources]
+    with pytest.raises(NoSpaceError, match=r"^no space left on .*\(needs about 1 MB\)"):
+        run_conversions(tasks, progress=False)
+    assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_leftovers_of_a_killed_run_are_cleaned_and_redone(tmp_path: Path, caplog) -> None:
