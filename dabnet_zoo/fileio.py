@@ -78,7 +78,7 @@ def atomic_file(path: PathLike, *, overwrite: bool = True, expected_bytes: int |
     On any failure it is removed and ``path`` is left as it was. ``expected_bytes`` (the approximate size of the
     file) only improves the full-disk message.
     """
-    target = Path(path)
+    target = _named(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep_once(target.parent)
     temporary = _hidden_path(target, _STAGE)
@@ -113,7 +113,7 @@ def publish_dir(
     is in place. On any failure the stage is removed and ``target`` is untouched. ``expected_bytes`` (the
     approximate size of the result) only improves the full-disk message.
     """
-    target = Path(target)
+    target = _named(target)
     _check_not_an_input(target, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
     _sweep(target.parent)
@@ -205,6 +205,12 @@ def _move_dir(stage: Path, target: Path) -> None:
 # --------------------------------------------------------------------------------------------------------------
 # Hidden names and leftovers
 # --------------------------------------------------------------------------------------------------------------
+
+
+def _named(path: PathLike) -> Path:
+    """``path`` as a Path with a real last component (``.`` and ``..`` have no name to stage beside)."""
+    path = Path(path)
+    return Path(os.path.abspath(path)) if path.name in ("", "..") else path
 
 
 def _hidden_path(target: Path, kind: str) -> Path:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from ..fileio import publish_dir
 
 logger = logging.getLogger(__name__)
 
@@ -313,19 +313,6 @@ Layout:
 """
 
 
-def _write_atomically(path: Path, content: np.ndarray | str) -> None:
-    """Write a PNG (from an array) or a text file via a temporary file + rename, so an interrupted run leaves no
-    half-written file under a final name."""
-    from PIL import Image
-
-    temporary = path.with_name(f".{path.name}.partial")
-    if isinstance(content, str):
-        temporary.write_text(content)
-    else:
-        Image.fromarray(content).save(temporary, format="PNG")
-    os.replace(temporary, path)
-
-
 def is_synthetic_root(root: str | os.PathLike) -> bool:
     """Whether ``root`` was written by :func:`make_synthetic_cityscapes` (its README.txt starts with the marker)."""
     readme = Path(root) / README_NAME
@@ -349,7 +336,9 @@ def make_synthetic_cityscapes(
 
     Args:
         root: the dataset root; it must be new, empty, or an earlier synthetic root (recognised by its
-            README.txt), whose ``leftImg8bit`` and ``gtFine`` are then replaced.
+            README.txt), which is then replaced as a whole. The dataset is built beside ``root`` and moved into
+            place when complete (:func:`dabnet_zoo.fileio.publish_dir`), so an interrupted run leaves the earlier
+            dataset, or none, never a partial one.
         num_train, num_val: images per split (spread over the split's cities).
         size: (height, width) of every image.
         seed: makes the data reproducible; image i of a split depends only on (seed, split, i).
@@ -364,21 +353,26 @@ def make_synthetic_cityscapes(
     height, width = size
     if num_train < 0 or num_val < 0:
         raise InputError(f"Image counts must be >= 0, got num_train={num_train}, num_val={num_val}.")
-    readme = root / README_NAME
     if root.exists():
         if not root.is_dir():
             raise InputError(f"{root} exists and is not a folder.")
         if any(root.iterdir()) and not is_synthetic_root(root):
             raise InputError(f"{root} is not empty and was not made by make-synthetic; refusing to write into it. "
                              "Choose a new or empty folder.")
-        for generated in ("leftImg8bit", "gtFine"):  # ours (the README says so): start afresh
-            shutil.rmtree(root / generated, ignore_errors=True)
-    root.mkdir(parents=True, exist_ok=True)
-    readme.write_text(_readme(num_train, num_val, size, seed), encoding="utf-8")
+    with publish_dir(root, overwrite=True) as stage:  # ours (the README says so): replaced as a whole
+        _write_scenes(stage, num_train, num_val, size, seed, polygons, train_ids, progress)
+    logger.info("wrote %d synthetic scenes (%dx%d) to %s", num_train + num_val, height, width, root)
+    return root
 
-    jobs = [("train", i) for i in range(num_train)] + [("val", i) for i in range(num_val)]
+
+def _write_scenes(root: Path, num_train: int, num_val: int, size: tuple[int, int], seed: int, polygons: bool,
+                  train_ids: bool, progress: bool) -> None:
+    from PIL import Image
     from tqdm.auto import tqdm
 
+    height, width = size
+    (root / README_NAME).write_text(_readme(num_train, num_val, size, seed), encoding="utf-8")
+    jobs = [("train", i) for i in range(num_train)] + [("val", i) for i in range(num_val)]
     for split, index in tqdm(jobs, desc="synthetic scenes", unit="image", disable=not progress):
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, index])
         cities = SYNTHETIC_CITIES[split]
@@ -389,17 +383,15 @@ def make_synthetic_cityscapes(
         image_dir.mkdir(parents=True, exist_ok=True)
         gt_dir.mkdir(parents=True, exist_ok=True)
         image, objects = render_synthetic_scene(height, width, rng)
-        _write_atomically(image_dir / f"{stem}_leftImg8bit.png", image)
-        _write_atomically(gt_dir / f"{stem}_gtFine_labelIds.png", label_map(objects, height, width, "ids"))
+        Image.fromarray(image).save(image_dir / f"{stem}_leftImg8bit.png")
+        Image.fromarray(label_map(objects, height, width, "ids")).save(gt_dir / f"{stem}_gtFine_labelIds.png")
         if train_ids:
-            _write_atomically(gt_dir / f"{stem}_gtFine_labelTrainIds.png",
-                              label_map(objects, height, width, "trainIds"))
+            Image.fromarray(label_map(objects, height, width, "trainIds")).save(
+                gt_dir / f"{stem}_gtFine_labelTrainIds.png")
         if polygons:
             annotation = {"imgHeight": height, "imgWidth": width,
                           "objects": [{"label": o.label, "polygon": [list(p) for p in o.polygon]} for o in objects]}
-            _write_atomically(gt_dir / f"{stem}_gtFine_polygons.json", json.dumps(annotation))
-    logger.info("wrote %d synthetic scenes (%dx%d) to %s", len(jobs), height, width, root)
-    return root
+            (gt_dir / f"{stem}_gtFine_polygons.json").write_text(json.dumps(annotation), encoding="utf-8")
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from cityscapesscripts.helpers.labels import id2label
 from PIL import Image
 
 from dabnet_zoo.cli import synthetic as synthetic_cli
+from dabnet_zoo.data import synthetic
 from dabnet_zoo.data.prepare_cityscapes import prepare_cityscapes
 from dabnet_zoo.data.synthetic import is_synthetic_root, make_synthetic_cityscapes
 from dabnet_zoo.errors import InputError
@@ -135,3 +136,22 @@ def test_cli_make_synthetic(tmp_path: Path, capsys) -> None:
     assert Image.open(next((tmp_path / "demo" / "leftImg8bit" / "val").rglob("*.png"))).size == (96, 64)
     with pytest.raises(SystemExit):
         parser.parse_args(["make-synthetic", str(tmp_path / "x"), "--size", "64by96"])
+
+
+def test_a_failed_refresh_keeps_the_earlier_dataset_whole(tmp_path: Path, monkeypatch) -> None:
+    own = make_synthetic_cityscapes(tmp_path / "own", num_train=2, num_val=0, size=(64, 64))
+    before = {p: p.read_bytes() for p in own.rglob("*") if p.is_file()}
+    calls = []
+
+    def fail_on_the_second_scene(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return render(*args, **kwargs)
+
+    render = synthetic.render_synthetic_scene
+    monkeypatch.setattr(synthetic, "render_synthetic_scene", fail_on_the_second_scene)
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic_cityscapes(own, num_train=3, num_val=0, size=(64, 64), seed=1)
+    assert {p: p.read_bytes() for p in own.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["own"]  # no half-built dataset beside it
