@@ -32,6 +32,8 @@ class TrainingRecipe:
         sgd_lr: base learning rate of SGD (momentum 0.9, weight decay 5e-4, poly decay to 1e-4).
         max_iters: training iterations.
         eval_interval: iterations between validations and checkpoints.
+        fully_recorded: whether the original project records every number above; when not, the recipe files
+            say which are assumed.
     """
 
     train_split: str
@@ -42,6 +44,7 @@ class TrainingRecipe:
     sgd_lr: float
     max_iters: int
     eval_interval: int
+    fully_recorded: bool = True
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ DATASETS: dict[str, DatasetPreset] = {
         # The README's CamVid row trains on train+val, whose data config resizes around 1536x768 (not 960x768);
         # batch 2 x 4 GPUs and 10k iterations are from the README; the learning rate is not recorded (the
         # Cityscapes one is assumed).
-        recipe=TrainingRecipe("train+val", "test", (768, 1536), 2, 8, 0.025, 10_000, 1_000),
+        recipe=TrainingRecipe("train+val", "test", (768, 1536), 2, 8, 0.025, 10_000, 1_000, fully_recorded=False),
         card=CardText(
             domain="driving video recorded in Cambridge, UK",
             terms="CamVid is distributed by its authors under their own terms; check them before any commercial use.",

@@ -46,9 +46,6 @@ from dabnet_zoo.weights import weights_sha256
 
 logger = logging.getLogger("evaluate")
 
-# The split each dataset is evaluated on when --split is not given (the original validates CamVid on test).
-DEFAULT_SPLITS = {"camvid": "test"}
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -58,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--dataset", choices=sorted(DATASETS),
                         help="dataset preset (default: the zoo name's .dataset tag, else cityscapes)")
     parser.add_argument("--data-root", required=True, metavar="ROOT", help="the prepared dataset's root folder")
-    parser.add_argument("--split", help="split to evaluate (default: val; test for camvid and --format-only)")
+    parser.add_argument("--split", help="split to evaluate (default: the one the original validates on: val, test "
+                                        "for camvid and coco_stuff10k; test for --format-only)")
     parser.add_argument("--mode", choices=EVAL_MODES, default="whole", help="inference mode (default: whole)")
     parser.add_argument("--crop-size", type=int, nargs=2, metavar=("H", "W"),
                         help="slide: window size (default: the dataset's training crop)")
@@ -135,7 +133,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
                   f"{submission.zip_path}: ready to upload to the Cityscapes test server.")
         return 0
 
-    split = args.split or DEFAULT_SPLITS.get(dataset, "val")
+    split = args.split or preset.recipe.val_split
     evaluated_on = SYNTHETIC if is_synthetic_root(args.data_root) else dataset  # never file synthetic as real
     results_path = weights = variant = None
     if not args.no_results:

@@ -1,7 +1,11 @@
 #!/usr/bin/env python
-"""Write ``recipes/configs/<variant>.<dataset>.yaml`` for every variant x dataset from one table (spec §9).
+"""Write ``recipes/configs/<variant>.<dataset>.yaml`` for every variant x dataset from the dataset presets.
 
-The 24 files are generated so that they cannot drift apart; edit the table below, then run
+Each dataset's recipe (splits, training scale, batch, SGD learning rate, iterations, validation interval) is its
+:class:`dabnet_zoo.presets.TrainingRecipe`; this script adds what is common to all of them and what depends on the
+variant (DABNet-E's Adam optimiser), and the notes on what the original project records (docs/architecture.md
+describes its recipes). The files are generated so that they cannot drift apart; edit the presets or the notes
+below, then run
 
     python recipes/generate_configs.py           # rewrite the files
     python recipes/generate_configs.py --check   # exit 1 when a file differs from the table (CI)
@@ -15,36 +19,17 @@ import argparse
 import sys
 from pathlib import Path
 
+from dabnet_zoo.presets import DATASETS
 from dabnet_zoo.registry import VARIANTS
 from dabnet_zoo.training import DEFAULT_BACKBONE_WEIGHTS, dump_recipe, recipe_from_dict
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-DATASETS = ("cityscapes", "camvid", "coco_stuff10k", "coco_stuff164k")
 
 SGD = {"name": "sgd", "momentum": 0.9, "weight_decay": 5e-4}  # + lr
 ADAM_E = {"name": "adam", "lr": 1e-3, "betas": [0.5, 0.999], "eps": 1e-8, "weight_decay": 0.0}
 WARMUP = {"warmup_iters": 1000, "warmup_ratio": 0.1}
 NO_WARMUP = {"warmup_iters": 0, "warmup_ratio": 0.1}
 
-# Per dataset: data pipeline, split names and evaluation size.
-DATA = {
-    "cityscapes": dict(train_split="train", val_split="val", scale=[1024, 2048], crop_size=[1024, 1024],
-                       eval_size=[1024, 2048]),
-    "camvid": dict(train_split="train+val", val_split="test", scale=[768, 1536], crop_size=[768, 960],
-                   eval_size=[768, 960]),
-    "coco_stuff10k": dict(train_split="train", val_split="test", scale=[512, 2048], crop_size=[512, 512],
-                          eval_size=[640, 640]),
-    "coco_stuff164k": dict(train_split="train", val_split="val", scale=[512, 2048], crop_size=[512, 512],
-                           eval_size=[640, 640]),
-}
-# Per dataset, the R variants' (per-device batch, global batch, SGD lr, iterations, evaluation/checkpoint
-# interval). E trains with Adam (ADAM_E) and no warm-up everywhere, and on Cityscapes with 4 per GPU (16).
-SCHEDULES = {
-    "cityscapes": (8, 32, 0.025, 80000, 8000),
-    "camvid": (2, 8, 0.025, 10000, 1000),
-    "coco_stuff10k": (8, 32, 0.005, 80000, 8000),
-    "coco_stuff164k": (8, 32, 0.005, 160000, 16000),
-}
 ORIGINAL_CONFIGS = {
     ("dabnet_r18_p2", "cityscapes"): "configs/dabnet/dabnet_r18-d32_in1k-pre_4x8_1024x1024_80k_cityscapes.py",
     ("dabnet_effb1", "cityscapes"): "configs/dabnet/dabnet_eb_in1k-pre_4x8_1024x1024_80k_cityscapes.py",
@@ -62,13 +47,15 @@ LOG_NAMES = {"dabnet_r18_p1": "logs/dabnet-P1.log", "dabnet_r18_p2": "logs/dabne
 def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
     """(recipe dict, header comment) of one variant x dataset."""
     effnet = VARIANTS[variant].context_path == "efficientnet_b1"
+    preset = DATASETS[dataset]
+    plan = preset.recipe  # the R variants'; E trains with Adam (ADAM_E) and no warm-up everywhere
     notes: list[str] = []
     header: list[str] = []
-    per_device, global_batch, sgd_lr, max_iters, interval = SCHEDULES[dataset]
-    if effnet and dataset == "cityscapes":
+    per_device, global_batch = plan.per_device_batch, plan.global_batch
+    if effnet and dataset == "cityscapes":  # the original's E Cityscapes config: 4 per GPU (16)
         per_device, global_batch = 4, 16
-    optimizer = ADAM_E if effnet else {**SGD, "lr": sgd_lr}
-    schedule = {"max_iters": max_iters, **(NO_WARMUP if effnet else WARMUP)}
+    optimizer = ADAM_E if effnet else {**SGD, "lr": plan.sgd_lr}
+    schedule = {"max_iters": plan.max_iters, **(NO_WARMUP if effnet else WARMUP)}
     if dataset == "cityscapes":
         header.append(f"Reproduces the original's Cityscapes run of {variant} (training log {LOG_NAMES[variant]}).")
         if not effnet and variant != "dabnet_r18_p2":
@@ -88,7 +75,7 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
                          "no warm-up) on the 160k schedule.")
         elif variant != "dabnet_r18_p2":
             notes.append("Not in the original: the R-P2 COCO-Stuff-164k recipe with this patch size.")
-    else:  # camvid
+    elif dataset == "camvid":
         notes += [
             "The original has no CamVid model config and no log (spec §9.5). From its README: 960x768 crops and "
             "inference, batch 2 per GPU x 4 GPUs, 10k iterations, trained on train+val, evaluated on test.",
@@ -107,7 +94,7 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
         original = (ORIGINAL_CONFIGS[("dabnet_r18_p2", "cityscapes")] + " (with the SIM patch size changed)")
     recipe = {
         "description": f"{variant} on {dataset}: the original DABNet training recipe"
-                       + (" (partly assumed: see notes)" if dataset == "camvid" or original is None else ""),
+                       + (" (partly assumed: see notes)" if not plan.fully_recorded or original is None else ""),
         "original_config": original,
         "notes": notes,
         "model": variant,
@@ -115,13 +102,15 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
         "init": DEFAULT_BACKBONE_WEIGHTS[VARIANTS[variant].context_path],
         "model_overrides": {},
         "loss_weights": [1.0, 0.4, 0.4],
-        "data": {**DATA[dataset], "ratio_range": [0.5, 2.0], "cat_max_ratio": 0.75, "flip_prob": 0.5,
-                 "photometric": True, "num_workers": 8},
+        "data": {"train_split": plan.train_split, "val_split": plan.val_split, "scale": list(plan.scale),
+                 "crop_size": list(preset.train_crop_size), "eval_size": list(preset.test_size),
+                 "ratio_range": [0.5, 2.0], "cat_max_ratio": 0.75, "flip_prob": 0.5, "photometric": True,
+                 "num_workers": 8},
         "batch": {"global_batch_size": global_batch, "per_device_batch_size": per_device},
         "optimizer": dict(optimizer),
         "schedule": {"power": 0.9, "min_lr": 1e-4, **schedule},
-        "eval_every": interval,
-        "checkpoint_every": interval,
+        "eval_every": plan.eval_interval,
+        "checkpoint_every": plan.eval_interval,
         "sync_bn": True,
         "freeze_bn": False,
         "seed": 0,
