@@ -79,7 +79,7 @@ def atomic_file(path: PathLike, *, overwrite: bool = True, expected_bytes: int |
     file) only improves the full-disk message.
     """
     target = _named(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    created = _make_parents(target.parent)
     _sweep_once(target.parent)
     temporary = _hidden_path(target, _STAGE)
     try:
@@ -93,6 +93,7 @@ def atomic_file(path: PathLike, *, overwrite: bool = True, expected_bytes: int |
     except BaseException as error:
         written = _size_of(temporary)
         _remove(temporary)
+        _remove_empty(created)
         _raise_if_no_space(error, target, max(expected_bytes or 0, written))
         raise
 
@@ -115,9 +116,10 @@ def publish_dir(
     """
     target = _named(target)
     _check_not_an_input(target, inputs)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _sweep(target.parent)
     _check_replaceable(target, overwrite)
+    created = _make_parents(target.parent)
+    _sweep(target.parent)
+    _check_replaceable(target, overwrite)  # a swept backup may have been restored
     stage = _hidden_path(target, _STAGE)
     try:
         stage.mkdir(mode=0o777)
@@ -129,6 +131,7 @@ def publish_dir(
     except BaseException as error:
         written = _size_of(stage)
         _remove(stage)
+        _remove_empty(created)
         _raise_if_no_space(error, target, max(expected_bytes or 0, written))
         raise
 
@@ -262,6 +265,27 @@ def _process_alive(pid: int) -> bool:
     except PermissionError:  # alive, owned by someone else
         return True
     return True
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return those created, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for created in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            created.mkdir(mode=0o777)
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove folders this write created, deepest first, as long as nothing else was put in them."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _remove(path: Path) -> None:

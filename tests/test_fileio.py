@@ -81,6 +81,18 @@ def test_a_failing_writer_leaves_the_old_file_and_no_stage(tmp_path, fault):
     assert _tree(tmp_path) == {"model.onnx": b"old"}
 
 
+def test_a_failed_write_removes_the_folders_it_created(tmp_path):
+    (tmp_path / "exports").mkdir()
+    with pytest.raises(OSError):
+        with atomic_file(tmp_path / "exports" / "r18" / "p2" / "model.onnx") as temporary:
+            temporary.write_bytes(b"partial")
+            raise OSError(errno.EIO, "injected")
+    with pytest.raises(ValueError):
+        with publish_dir(tmp_path / "converted" / "model"):
+            raise ValueError
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["exports"]
+
+
 def test_overwrite_false_never_replaces_a_file(tmp_path):
     target = tmp_path / "result.json"
     target.write_text("mine")
