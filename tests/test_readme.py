@@ -1,8 +1,9 @@
-"""The README's promises: its variant table matches the registry, and its quickstart runs as written."""
+"""The README's promises: its variant table matches the registry, and its code blocks run as written."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,8 @@ from PIL import Image
 
 from dabnet_zoo.registry import VARIANTS
 
-README = (Path(__file__).parents[1] / "README.md").read_text()
+REPO = Path(__file__).parents[1]
+README = (REPO / "README.md").read_text()
 
 
 def _section(name: str) -> str:
@@ -37,3 +39,28 @@ def test_quickstart_runs_and_writes_a_colour_map(tmp_path, monkeypatch):
     exec(compile(code, "README quickstart", "exec"), {})
     colour = Image.open("street_colour.png")
     assert colour.size == (500, 300) and colour.mode == "RGB"
+
+
+def test_other_doors_run_as_written_from_a_clone_with_a_converted_folder(tmp_path, monkeypatch):
+    """The block is copied as it stands: `torch.hub` from the clone's root, the Auto classes on a converted folder
+    (here: a saved random model in the layout `dabnet-zoo convert` writes)."""
+    from dabnet_zoo import DabnetForSemanticSegmentation, create_model, create_processor
+
+    code = re.search(r"```python\n(.*?)```", _section("other-doors"), re.S).group(1)
+    assert "import dabnet_zoo" in code  # without it transformers does not know the model type
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(REPO / "hubconf.py", tmp_path / "hubconf.py")  # the clone's root
+    folder = tmp_path / "converted" / "dabnet_r18_p2.cityscapes"
+    create_model("dabnet_r18_p2", dataset="cityscapes").save_pretrained(folder)
+    create_processor("cityscapes").save_pretrained(folder)
+    namespace: dict = {}
+    exec(compile(code, "README other doors", "exec"), namespace)
+    assert isinstance(namespace["model"], DabnetForSemanticSegmentation)
+    assert type(namespace["processor"]).__name__ == "DabnetImageProcessor"
+
+
+def test_install_section_installs_the_cpu_build_as_pytorch_documents_it():
+    install = README.split("## Install", 1)[1].split("\n## ", 1)[0]
+    commands = re.search(r"```bash\n(.*?)```", install, re.S).group(1).splitlines()
+    assert commands[1].startswith("pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu")
+    assert commands[2] == 'pip install -e ".[dev]"'
