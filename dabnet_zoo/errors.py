@@ -71,6 +71,11 @@ class NoSpaceError(DabnetZooError, OSError):
         self.errno = errno.ENOSPC  # so `except OSError as e: e.errno == ENOSPC` callers still recognise it
 
 
+class UnsupportedPrecisionError(DabnetZooError, ValueError):
+    """A precision that this backend, CPU or setup cannot run as asked: an unknown name, a CPU without the
+    instructions that make it fast, or INT8 without calibration images."""
+
+
 def unknown_name_message(kind: str, name: str, known: Iterable[str]) -> str:
     """Build the message for an unknown name: the name, the closest match and every valid choice (in the
     order given).
@@ -99,6 +104,7 @@ __all__ = [
     "RegistryError",
     "ResultsError",
     "UnknownModelError",
+    "UnsupportedPrecisionError",
     "WeightsDownloadError",
     "WeightsIntegrityError",
     "WeightsNotPublishedError",
