@@ -33,8 +33,8 @@ from .errors import DabnetZooError, InputError
 from .fileio import write_atomic
 from .image_processing_dabnet import DabnetImageProcessor, to_rgb_uint8
 from .modeling_dabnet import DabnetForSemanticSegmentation
-from .presets import DATASETS, get_dataset_preset
-from .registry import VARIANTS, split_model_name
+from .presets import get_dataset_preset
+from .registry import ModelRef, identify_config, resolve_model
 from .visualize import colorize, default_palette, get_palette, overlay
 from .zoo import create_processor, load_model
 
@@ -82,6 +82,7 @@ def predict(
     dataset: str | None = None,
     processor: DabnetImageProcessor | None = None,
     batch_size: int = 4,
+    size: tuple[int, int] | None = None,
     device: str | torch.device | None = None,
     cityscapes_label_ids: bool = False,
     save_color: bool = True,
@@ -103,6 +104,8 @@ def predict(
         processor: an image processor to use instead of the one chosen above.
         batch_size: images per forward pass. Only images of the same network-input size share a batch, so
             batch padding never changes a prediction.
+        size: (height, width) to resize images to instead of the processor's or dataset's test size (with a
+            ratio-keeping protocol such as Cityscapes', the box the image is scaled into); faster when smaller.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...; default CUDA when available.
         cityscapes_label_ids: write the label PNGs in the official Cityscapes labelId encoding (an 8-bit
             palette PNG, as the original's test-server export) instead of trainIds; Cityscapes models only.
@@ -121,15 +124,24 @@ def predict(
         raise InputError(f"batch_size must be at least 1, got {batch_size}.")
     if not 0.0 <= alpha <= 1.0:
         raise InputError(f"alpha must lie in [0, 1], got {alpha}.")
+    if size is not None and (len(size) != 2 or min(size) < 1):
+        raise InputError(f"size must be (height, width) in pixels, at least 1 each; got {size}.")
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():  # before the model is loaded, not after the first batch
+        raise InputError(f"The output {out_dir} is a file; pass a folder (it is created if needed).")
     sources = collect_inputs(inputs, exclude=out_dir)
     torch_device = _resolve_device(device)
-    network = model if isinstance(model, torch.nn.Module) else load_model(model, dataset)
+    ref = None if isinstance(model, torch.nn.Module) else resolve_model(model, dataset)
+    network = model if ref is None else load_model(ref)
     network = network.to(torch_device).eval()
     requested = dataset
-    dataset = _resolve_dataset(model, network, requested)
+    dataset = _resolve_dataset(ref, network, requested)
     if processor is None:
-        processor = _resolve_processor(model, network, dataset, use_saved=requested is None)
+        processor = _resolve_processor(ref, network, dataset, use_saved=requested is None)
+    if size is not None:  # the user's size replaces the protocol's
+        processor = type(processor).from_dict(
+            {**processor.to_dict(), "do_resize": True, "size": {"height": size[0], "width": size[1]}}
+        )
     num_labels = network.config.num_labels
     palette = get_palette_for(dataset, num_labels)
     if cityscapes_label_ids and dataset != "cityscapes":
@@ -367,38 +379,29 @@ def _resolve_device(device: str | torch.device | None) -> torch.device:
     return resolved
 
 
-def _zoo_name(model_arg: Any) -> str | None:
-    """``model_arg`` as a zoo name (``dabnet_r18_p8[.dataset]``), or None for a folder, a Hub id or a model."""
-    if not isinstance(model_arg, (str, os.PathLike)) or os.path.isdir(model_arg):
-        return None
-    name = str(model_arg)
-    return name if name.partition(".")[0] in VARIANTS else None
-
-
-def _resolve_dataset(model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None) -> str | None:
-    """The preset to follow: the one asked for, the zoo name's, or the one whose class names the model has."""
-    if dataset is not None:
+def _resolve_dataset(ref: ModelRef | None, model: DabnetForSemanticSegmentation, dataset: str | None) -> str | None:
+    """The preset to follow: the one asked for or named, else the first whose classes the model has
+    (COCO-Stuff-10k and -164k share their classes, palette and test size)."""
+    if ref is not None:
+        ref = ref.with_config(model.config)
+        if ref.dataset is not None:
+            return ref.dataset
+    elif dataset is not None:
         return get_dataset_preset(dataset).name
-    if (name := _zoo_name(model_arg)) is not None:
-        return split_model_name(name)[1]
-    id2label = model.config.id2label
-    names = tuple(str(id2label[i]) for i in sorted(id2label))
-    for name, preset in DATASETS.items():
-        if preset.class_names == names:
-            return name
-    return None
+    candidates = identify_config(model.config).datasets
+    return candidates[0] if candidates else None
 
 
 def _resolve_processor(
-    model_arg: Any, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool
+    ref: ModelRef | None, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool
 ) -> DabnetImageProcessor:
     """With ``use_saved``, a processor saved beside the weights (folder or Hub repo) if there is one; else the
     dataset's protocol, else (no dataset) no resize at all."""
-    if use_saved and isinstance(model_arg, (str, os.PathLike)) and _zoo_name(model_arg) is None:
+    if use_saved and ref is not None and not ref.is_zoo_name:
         try:
-            return DabnetImageProcessor.from_pretrained(model_arg)
+            return DabnetImageProcessor.from_pretrained(ref.location)
         except (OSError, ValueError) as error:
-            logger.info("No image processor saved with %s (%s); using the dataset's protocol.", model_arg, error)
+            logger.info("No image processor saved with %s (%s); using the dataset's protocol.", ref, error)
     if dataset is not None:
         return create_processor(dataset, **_mean_std(model))
     logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")

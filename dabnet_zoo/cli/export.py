@@ -48,7 +48,20 @@ def parse_size(text: str) -> tuple[int, int]:
         height, width = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must look like HEIGHTxWIDTH, e.g. 1024x2048; got {text!r}") from None
+    if min(height, width) < 1:
+        raise argparse.ArgumentTypeError(f"height and width must be at least 1; got {text!r}")
     return height, width
+
+
+def positive_int(text: str) -> int:
+    """A count that must be at least 1 (threads, batch size, iterations): 0 is refused, not read as "default"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def run_onnx(args: argparse.Namespace) -> int:

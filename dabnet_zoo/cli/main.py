@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from .. import __version__
 from ..errors import DabnetZooError
 
 # Subcommand modules, in the order `dabnet-zoo --help` lists them.
@@ -20,21 +21,28 @@ COMMANDS = ("models", "convert", "predict", "export", "benchmark", "prepare", "s
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand. Building it imports no torch: parsing and ``--help`` stay instant."""
     parser = argparse.ArgumentParser(
         prog="dabnet-zoo",
         description="DABNet real-time semantic segmentation: models, conversion, inference, evaluation, speed.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__package__}.{name}").register(subparsers)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; a known error prints one line (the traceback with DABNET_ZOO_DEBUG=1) and exits 2."""
+    """Run one subcommand; a known error prints one line (the traceback with DABNET_ZOO_DEBUG=1) and exits 2.
+    Without a command, print the help."""
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
     args.argv = argv  # lets a command record how it was run (results files)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .export import parse_size, positive_int
+
 EXAMPLES = """examples:
   dabnet-zoo predict converted/dabnet_r18_p2.cityscapes street.jpg --out predictions
   dabnet-zoo predict ORG/dabnet_r18_p2.cityscapes photos/ clip.mp4 --out predictions --batch-size 8 --device cuda
+  dabnet-zoo predict converted/dabnet_r18_p2.cityscapes street.jpg --out fast --size 512x1024
   dabnet-zoo predict converted/dabnet_r18_p2.cityscapes leftImg8bit/test --out submission \\
       --cityscapes-label-ids --no-color --no-overlay
 
@@ -31,7 +34,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, folders or video files")
     parser.add_argument("--out", "-o", required=True, metavar="DIR", help="output folder (created if needed)")
     parser.add_argument("--dataset", help="dataset preset for the test protocol and palette (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=4, metavar="N", help="images per forward pass (default 4)")
+    parser.add_argument("--batch-size", type=positive_int, default=4, metavar="N",
+                        help="images per forward pass (default 4)")
+    parser.add_argument("--size", type=parse_size, metavar="HxW",
+                        help="resize to this network input instead of the model's test size (Cityscapes: the box "
+                             "the image is scaled into, keeping its ratio); smaller is faster, less accurate")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument(
         "--cityscapes-label-ids",
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         args.out,
         dataset=args.dataset,
         batch_size=args.batch_size,
+        size=args.size,
         device=args.device,
         cityscapes_label_ids=args.cityscapes_label_ids,
         save_color=not args.no_color,

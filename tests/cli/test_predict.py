@@ -68,3 +68,63 @@ def test_help_shows_examples(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "examples:" in out and "--cityscapes-label-ids" in out and "--batch-size" in out
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_out_pointing_at_a_file_is_refused_before_loading(tmp_path, model_dir, capsys, monkeypatch):
+    from dabnet_zoo import predict as predict_module
+
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    monkeypatch.setattr(predict_module, "load_model", must_not_load)
+    image((8, 8, 3)).save(tmp_path / "a.png")
+    (tmp_path / "taken").write_text("a file")
+    code = cli_main.main(["predict", str(model_dir), str(tmp_path / "a.png"), "--out", str(tmp_path / "taken")])
+    assert code == 2 and "is a file; pass a folder" in one_error_line(capsys.readouterr().err)
+
+
+def test_bad_models_are_one_line_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    image((8, 8, 3)).save(tmp_path / "a.png")
+    (tmp_path / "converted").mkdir()
+    (tmp_path / "pickled").mkdir()
+    (tmp_path / "pickled" / "iter_80000.pth").write_bytes(b"never unpickled")
+    for model, expected in (("converted/nothere", "error: no such folder: converted/nothere"),
+                            ("./nothere", "error: no such folder: ./nothere"),
+                            ("pickled", "error: pickled has no config.json and model.safetensors. It holds "
+                                        "iter_80000.pth"),
+                            ("dabnet_r18_p3", "error: Unknown model 'dabnet_r18_p3'. Known models: dabnet_r18_p1")):
+        assert cli_main.main(["predict", model, "a.png", "--out", "out"]) == 2
+        assert one_error_line(capsys.readouterr().err).startswith(expected), model
+
+
+@pytest.mark.parametrize("option", [["--batch-size", "0"], ["--batch-size", "-2"], ["--size", "0x64"]])
+def test_counts_and_sizes_below_one_are_refused(tmp_path, model_dir, capsys, option):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main.main(["predict", str(model_dir), "a.png", "--out", str(tmp_path / "o"), *option])
+    assert exit_info.value.code == 2
+    assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_size_overrides_the_saved_processor(tmp_path, model_dir, monkeypatch):
+    from dabnet_zoo import predict as predict_module
+
+    used = {}
+    real_segment = predict_module.segment
+
+    def spy(model, processor, images):
+        used["size"], used["keep_ratio"] = processor.size, processor.keep_ratio
+        return real_segment(model, processor, images)
+
+    monkeypatch.setattr(predict_module, "segment", spy)
+    image((20, 30, 3)).save(tmp_path / "a.png")
+    code = cli_main.main(["predict", str(model_dir), str(tmp_path / "a.png"), "--out", str(tmp_path / "o"),
+                          "--size", "64x96", "--device", "cpu", "--no-progress"])
+    assert code == 0 and used == {"size": {"height": 64, "width": 96}, "keep_ratio": False}
+    assert Image.open(tmp_path / "o" / "labels" / "a.png").size == (30, 20)
