@@ -7,16 +7,26 @@ sha256 (``dabnet_zoo.weights``), or raises an error naming the Hub repo and how 
 
 dependencies = ["torch", "timm", "transformers", "safetensors", "huggingface_hub"]
 
+from dabnet_zoo.configuration_dabnet import DabnetConfig as _DabnetConfig  # noqa: E402
 from dabnet_zoo.registry import HUB_ORGANIZATION as _HUB_ORGANIZATION  # noqa: E402
 from dabnet_zoo.registry import VARIANTS as _VARIANTS  # noqa: E402
 from dabnet_zoo.registry import list_weights as _list_weights  # noqa: E402
 from dabnet_zoo.zoo import create_model as _create_model  # noqa: E402
 
 
+_CONFIG_ARGUMENTS = _DabnetConfig.argument_names()
+
+
 def _entrypoint(name: str):
     variant = _VARIANTS[name]
 
     def entrypoint(pretrained: bool = False, dataset: str = "cityscapes", **kwargs):
+        unknown = [key for key in kwargs if key not in _CONFIG_ARGUMENTS]
+        if unknown:  # a misspelt keyword (num_classes=7) must not build a default model
+            raise TypeError(
+                f"{name}() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; it accepts "
+                f"pretrained, dataset and the DabnetConfig fields {', '.join(_CONFIG_ARGUMENTS)}."
+            )
         return _create_model(name, dataset=dataset, pretrained=pretrained, **kwargs).eval()
 
     published = [entry.dataset for entry in _list_weights(name, published=True)]
@@ -31,7 +41,7 @@ def _entrypoint(name: str):
         f"{', '.join(published) if published else 'none yet'}; otherwise an error says how\n"
         "        to convert the original checkpoint (never random weights).\n"
         "    dataset: cityscapes, camvid, coco_stuff10k or coco_stuff164k (sets the classes).\n"
-        "    **kwargs: DabnetConfig overrides, e.g. num_labels.\n\n"
+        "    **kwargs: DabnetConfig overrides, e.g. num_labels; any other name raises TypeError.\n\n"
         "Returns a DabnetForSemanticSegmentation in eval mode."
     )
     return entrypoint

@@ -506,4 +506,8 @@ def _size_list(sizes: Any, batch: int, name: str) -> list[tuple[int, int]] | Non
     return sizes
 
 
+# save_pretrained and push_to_hub then copy this module beside preprocessor_config.json and name it in auto_map,
+# so the folder loads with trust_remote_code=True where dabnet-zoo is not installed.
+DabnetImageProcessor.register_for_auto_class("AutoImageProcessor")
+
 __all__ = ["DabnetImageProcessor", "DabnetImageProcessorKwargs", "get_resize_output_size", "to_rgb_uint8"]

@@ -183,6 +183,8 @@ def stage_folder(
     else:
         for name in (CONFIG_FILE, PROCESSOR_FILE):
             _drop_auto_map(staging / name)
+        for name in REMOTE_CODE_FILES:  # a generated processor config comes with its module (save_pretrained)
+            (staging / name).unlink(missing_ok=True)
 
     sha256, size = sha256_of(staging / WEIGHTS_FILE), (staging / WEIGHTS_FILE).stat().st_size
     evaluations = load_evaluation_results(entry.name, root)

@@ -62,12 +62,13 @@ def create_model(
         The model in training mode (call ``.eval()`` for inference), randomly initialised unless ``pretrained``.
     """
     variant, dataset = split_model_name(name, dataset)
+    config = create_config(variant.name, dataset, **overrides)  # a misspelt override fails before any download
     state_dict = None
     if pretrained:  # fetch (or fail) before building anything
         from .weights import load_state_dict
 
         state_dict = load_state_dict(variant.name, dataset)
-    model = DabnetForSemanticSegmentation(create_config(variant.name, dataset, **overrides))
+    model = DabnetForSemanticSegmentation(config)
     if state_dict is not None:
         _load_pretrained(model, state_dict, f"{variant.name}.{dataset}")
     return model

@@ -13,7 +13,7 @@ from huggingface_hub import HfApi, ModelCard, constants
 
 from dabnet_zoo import InputError, create_model, create_processor
 from dabnet_zoo.publish import PublishError, push_folder, stage_folder
-from dabnet_zoo.remote_code import CONFIG_AUTO_MAP, REMOTE_CODE_FILES, save_pretrained_with_remote_code
+from dabnet_zoo.remote_code import CONFIG_AUTO_MAP, REMOTE_CODE_FILES
 from dabnet_zoo.results import (
     EVAL_SCHEMA,
     evaluation_results_dir,
@@ -192,7 +192,7 @@ def test_the_model_is_identified_and_mismatches_are_refused(model_dir, root, no_
 
 def test_without_remote_code_no_modules_and_no_auto_map_are_uploaded(tmp_path, root, no_network):
     folder = tmp_path / "trained"
-    save_pretrained_with_remote_code(folder, create_model(NAME))  # a folder that already carries the code
+    create_model(NAME).save_pretrained(folder)  # save_pretrained writes the code and auto_map
     assert "auto_map" in json.loads((folder / "config.json").read_text())
     entry, files, skipped = stage_folder(folder, tmp_path / "staging", repo_id="org/dabnet_effb1.camvid", root=root,
                                          remote_code=False)
