@@ -1,4 +1,4 @@
-"""The original's data pipeline (mmseg 0.19/0.20 semantics, spec §9.6) in torch, on uint8 RGB tensors.
+"""The original's data pipeline (mmseg 0.19/0.20 semantics, see docs/architecture.md) on uint8 RGB tensors.
 
 Training: random rescale → random crop (``cat_max_ratio``) → horizontal flip → photometric distortion →
 normalise → pad (image 0, label 255). Test: one resize per dataset preset → normalise; the label is left at its
@@ -8,42 +8,39 @@ Conventions: images are ``uint8`` tensors of shape (3, H, W) in RGB; labels are 
 (returned as ``int64``). Labels are only ever resized with nearest neighbour, cropped, flipped and padded, so
 their values stay a subset of the input values plus the ignore index.
 
-Randomness: every random draw takes an optional ``torch.Generator``; ``None`` uses torch's global RNG, which a
-``DataLoader`` seeds per worker (so ``DataLoader(generator=...)`` already makes runs repeatable). The draws
-happen in the same order as in mmseg, each with the same distribution (numpy's ``randint(2)`` becomes a torch
-coin flip and so on), but the numbers come from torch, so the exact crops differ from an mmseg run.
+Randomness: each random step of the training pipeline is a ``draw_*`` function (the random numbers) and a
+deterministic function that applies them (as torchvision's ``get_params``): :func:`draw_rescale_ratio` →
+:func:`rescale`, :func:`draw_crop_box` (:func:`draw_crop_offset` + :func:`select_crop_box`) → :func:`crop`,
+:func:`draw_flip` → :func:`horizontal_flip`, :func:`draw_photometric_params` → :func:`apply_photometric`. The
+``random_*`` functions and :class:`TrainTransform` chain the two. Every draw takes an optional
+``torch.Generator``; ``None`` uses torch's global RNG, which a ``DataLoader`` seeds per worker. The draws happen in
+mmseg's order, each with mmseg's distribution (numpy's ``randint(2)`` becomes a torch coin flip and so on); only the
+numbers come from torch, so the exact crops differ from an mmseg run while the deterministic parts equal it.
 
-Where we differ from the original's OpenCV ops (all differences are at most 1 grey level):
-
-* bilinear resizing uses ``torch.nn.functional.interpolate`` (half-pixel centres, no antialiasing, like
-  ``cv2.INTER_LINEAR``); OpenCV computes with 11-bit fixed-point weights, we in float32 then round;
-* nearest resizing picks source index ``floor(dst * in / out)`` in exact integer arithmetic (OpenCV's double
-  arithmetic can land one pixel lower at exact boundaries);
-* the HSV round trip of the saturation and hue steps re-implements OpenCV's 8-bit ``COLOR_RGB2HSV`` (integer
-  tables, H in 0..179) and ``COLOR_HSV2RGB`` (float32 then round). torchvision's ``adjust_saturation`` (blend
-  with grey) and ``adjust_hue`` (float HSV) compute something else and are deliberately not used.
+OpenCV, as in the original: the HSV round trips of the saturation and hue steps are OpenCV's 8-bit
+``cvtColor`` (H in 0..179; torchvision's ``adjust_saturation``/``adjust_hue`` compute something else), and label
+maps are resized with OpenCV's nearest-neighbour rule (``floor(dst · (1 / scale))`` in double precision).
+Bilinear image resizing uses ``torch.nn.functional.interpolate`` (half-pixel centres, no antialiasing, like
+``cv2.INTER_LINEAR``); OpenCV computes with 11-bit fixed-point weights, we in float32 then round (at most 1 grey
+level apart).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..presets import IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
+from ..presets import DATASETS, IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
 
 Size = tuple[int, int]  # (height, width)
 
-# The original's training Resize img_scale per dataset, as (height, width); the random ratio multiplies it
-# (spec §9.2-9.5). COCO-Stuff trains around 512x2048 although it tests at 640x640, so this is not test_size.
-TRAIN_SCALES: dict[str, Size] = {
-    "cityscapes": (1024, 2048),
-    "camvid": (768, 960),
-    "coco_stuff10k": (512, 2048),
-    "coco_stuff164k": (512, 2048),
-}
+# The original's training Resize img_scale per dataset, as (height, width), from the presets; the random ratio
+# multiplies it (see docs/architecture.md). COCO-Stuff trains around 512x2048 although it tests at 640x640.
+TRAIN_SCALES: dict[str, Size] = {name: preset.train_scale for name, preset in DATASETS.items()}
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -109,14 +106,39 @@ def resize_image(image: torch.Tensor, size: Size) -> torch.Tensor:
     return resized[0].round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _nearest_source_indices(source: int, target: int) -> torch.Tensor:
+    # OpenCV's INTER_NEAREST: floor(dst * (1 / (target / source))) in double precision, clamped to the last
+    # index. The double rounding makes it differ from the exact floor(dst * source / target) at some boundaries.
+    inverse_scale = 1.0 / (target / source)
+    return (torch.arange(target, dtype=torch.float64) * inverse_scale).floor_().to(torch.int64).clamp_(max=source - 1)
+
+
 def resize_label(label: torch.Tensor, size: Size) -> torch.Tensor:
-    """Nearest-neighbour resize of a label map (source index ``floor(dst * in / out)``), for any integer dtype."""
+    """Nearest-neighbour resize of a label map exactly as ``cv2.resize(..., interpolation=cv2.INTER_NEAREST)``
+    (mmcv's ``imrescale(..., interpolation='nearest')``), for any integer dtype."""
     height, width = label.shape
     if (height, width) == tuple(size):
         return label
-    rows = torch.arange(size[0]) * height // size[0]
-    cols = torch.arange(size[1]) * width // size[1]
+    rows = _nearest_source_indices(height, size[0])
+    cols = _nearest_source_indices(width, size[1])
     return label[rows[:, None], cols[None, :]]
+
+
+def draw_rescale_ratio(ratio_range: tuple[float, float] = (0.5, 2.0), generator: torch.Generator | None = None) -> float:
+    """The random draw of the rescale step: a ratio uniform in [low, high) (mmseg's ``_random_sample_ratio``)."""
+    return _uniform(ratio_range[0], ratio_range[1], generator)
+
+
+def rescale(image: torch.Tensor, label: torch.Tensor, scale: Size, ratio: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The deterministic part of mmseg's ``Resize(img_scale, ratio_range, keep_ratio=True)`` for a drawn ``ratio``.
+
+    The target is ``(int(H0·ratio), int(W0·ratio))`` for ``scale`` = (H0, W0); the image is scaled by
+    :func:`keep_ratio_size` to fit it (mmcv's ``imrescale``): image bilinear, label nearest.
+    """
+    _check_pair(image, label)
+    target = (int(scale[0] * ratio), int(scale[1] * ratio))
+    size = keep_ratio_size(image.shape[1], image.shape[2], target)
+    return resize_image(image, size), resize_label(label, size)
 
 
 def random_resize(
@@ -126,16 +148,10 @@ def random_resize(
     ratio_range: tuple[float, float] = (0.5, 2.0),
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Resize around ``scale`` by a random ratio r ∈ [low, high), keeping the aspect ratio.
-
-    As mmseg's ``Resize(img_scale, ratio_range, keep_ratio=True)``: the target is ``(int(H0·r), int(W0·r))``
-    and the image is scaled by ``keep_ratio_size`` to fit it. Image bilinear, label nearest.
-    """
+    """Resize around ``scale`` by a random ratio r ∈ [low, high), keeping the aspect ratio: :func:`rescale`
+    with :func:`draw_rescale_ratio`."""
     _check_pair(image, label)
-    ratio = _uniform(ratio_range[0], ratio_range[1], generator)
-    target = (int(scale[0] * ratio), int(scale[1] * ratio))
-    size = keep_ratio_size(image.shape[1], image.shape[2], target)
-    return resize_image(image, size), resize_label(label, size)
+    return rescale(image, label, scale, draw_rescale_ratio(ratio_range, generator))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -143,7 +159,10 @@ def random_resize(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _draw_crop_box(height: int, width: int, crop_size: Size, generator: torch.Generator | None) -> tuple[int, int]:
+def draw_crop_offset(height: int, width: int, crop_size: Size,
+                     generator: torch.Generator | None = None) -> tuple[int, int]:
+    """One random crop position (top, left), uniform over every position of a ``crop_size`` box in a
+    ``height`` x ``width`` image (0 where the image is smaller than the box): mmseg's ``get_crop_bbox``."""
     top = _randint(0, max(height - crop_size[0], 0) + 1, generator)
     left = _randint(0, max(width - crop_size[1], 0) + 1, generator)
     return top, left
@@ -156,6 +175,52 @@ def crop_passes_class_ratio(label: torch.Tensor, cat_max_ratio: float, ignore_in
     return len(counts) > 1 and counts.max().item() / counts.sum().item() < cat_max_ratio
 
 
+def select_crop_box(
+    label: torch.Tensor,
+    candidates: Iterable[tuple[int, int]],
+    crop_size: Size,
+    cat_max_ratio: float = 0.75,
+    ignore_index: int = 255,
+    max_redraws: int = 10,
+) -> tuple[int, int]:
+    """mmseg ``RandomCrop``'s class-ratio retries over given crop positions (top, left), taken in order.
+
+    With ``cat_max_ratio < 1`` each of the first ``max_redraws`` candidates is checked with
+    :func:`crop_passes_class_ratio` and the first that passes is chosen; when all of them fail, the next one is
+    used unchecked. Only as many candidates are taken as mmseg draws boxes (at most ``max_redraws + 1``).
+    """
+    candidates = iter(candidates)
+    box = next(candidates)
+    if cat_max_ratio < 1.0:
+        for _ in range(max_redraws):
+            window = label[box[0] : box[0] + crop_size[0], box[1] : box[1] + crop_size[1]]
+            if crop_passes_class_ratio(window, cat_max_ratio, ignore_index):
+                break
+            box = next(candidates)
+    return box
+
+
+def draw_crop_box(
+    label: torch.Tensor,
+    crop_size: Size,
+    cat_max_ratio: float = 0.75,
+    ignore_index: int = 255,
+    generator: torch.Generator | None = None,
+    max_redraws: int = 10,
+) -> tuple[int, int]:
+    """The random draw of the crop step: :func:`select_crop_box` over positions from :func:`draw_crop_offset`."""
+    height, width = label.shape
+    candidates = (draw_crop_offset(height, width, crop_size, generator) for _ in range(max_redraws + 1))
+    return select_crop_box(label, candidates, crop_size, cat_max_ratio, ignore_index, max_redraws)
+
+
+def crop(image: torch.Tensor, label: torch.Tensor, box: tuple[int, int],
+         crop_size: Size) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``crop_size`` window at ``box`` = (top, left) of image and label, cut at their borders."""
+    rows, cols = slice(box[0], box[0] + crop_size[0]), slice(box[1], box[1] + crop_size[1])
+    return image[:, rows, cols], label[rows, cols]
+
+
 def random_crop(
     image: torch.Tensor,
     label: torch.Tensor,
@@ -165,31 +230,28 @@ def random_crop(
     generator: torch.Generator | None = None,
     max_redraws: int = 10,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """mmseg's ``RandomCrop``: a uniformly placed ``crop_size`` box (smaller where the image is smaller).
-
-    With ``cat_max_ratio < 1`` the box is checked against :func:`crop_passes_class_ratio` and re-drawn up to
-    ``max_redraws`` times; after that many failures the last box drawn is used unchecked, as in mmseg.
-    """
+    """mmseg's ``RandomCrop``: a uniformly placed ``crop_size`` box (smaller where the image is smaller), re-drawn
+    while it fails the ``cat_max_ratio`` rule (:func:`draw_crop_box`, then :func:`crop`)."""
     _check_pair(image, label)
-    height, width = label.shape
-    top, left = _draw_crop_box(height, width, crop_size, generator)
-    if cat_max_ratio < 1.0:
-        for _ in range(max_redraws):
-            window = label[top : top + crop_size[0], left : left + crop_size[1]]
-            if crop_passes_class_ratio(window, cat_max_ratio, ignore_index):
-                break
-            top, left = _draw_crop_box(height, width, crop_size, generator)
-    rows, cols = slice(top, top + crop_size[0]), slice(left, left + crop_size[1])
-    return image[:, rows, cols], label[rows, cols]
+    box = draw_crop_box(label, crop_size, cat_max_ratio, ignore_index, generator, max_redraws)
+    return crop(image, label, box, crop_size)
+
+
+def draw_flip(prob: float = 0.5, generator: torch.Generator | None = None) -> bool:
+    """The random draw of the flip step: True with probability ``prob``."""
+    return _rand(generator) < prob
+
+
+def horizontal_flip(image: torch.Tensor, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Image and label mirrored left-right (mmcv's ``imflip(..., 'horizontal')``)."""
+    return image.flip(-1), label.flip(-1)
 
 
 def random_horizontal_flip(
     image: torch.Tensor, label: torch.Tensor, prob: float = 0.5, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Flip image and label left-right together with probability ``prob``."""
-    if _rand(generator) < prob:
-        return image.flip(-1), label.flip(-1)
-    return image, label
+    return horizontal_flip(image, label) if draw_flip(prob, generator) else (image, label)
 
 
 def pad_to_size(
@@ -211,56 +273,96 @@ def pad_to_size(
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Photometric distortion (OpenCV 8-bit HSV semantics)
+# Photometric distortion (mmseg's PhotoMetricDistortion, OpenCV's 8-bit HSV)
 # --------------------------------------------------------------------------------------------------------------
 
-_HSV_SHIFT = 12
-# OpenCV's RGB2HSV_b tables: round((255 << 12) / v) and round((180 << 12) / (6 · diff)), entry 0 = 0.
-_SDIV_TABLE = torch.tensor([0] + [round((255 << _HSV_SHIFT) / i) for i in range(1, 256)], dtype=torch.int64)
-_HDIV_TABLE = torch.tensor([0] + [round((180 << _HSV_SHIFT) / (6 * i)) for i in range(1, 256)], dtype=torch.int64)
-# For each hue sector 0..5, which of (v, p, q, t) = tab[0..3] gives R, G and B (OpenCV's sector_data, reordered
-# from BGR to RGB).
-_SECTOR_TO_RGB = torch.tensor([[0, 3, 1], [2, 0, 1], [1, 0, 3], [1, 2, 0], [3, 1, 0], [0, 1, 2]])
+
+@dataclass(frozen=True)
+class PhotometricParams:
+    """The draws of one photometric distortion; ``None`` means that step's coin said "skip".
+
+    Attributes:
+        brightness: added to every value (drawn in [-32, 32)).
+        contrast: multiplies every value (drawn in [0.5, 1.5)).
+        contrast_first: mmseg's ``mode == 1``: contrast before the colour steps; otherwise after them.
+        saturation: multiplies the HSV saturation (drawn in [0.5, 1.5)).
+        hue: added to the 8-bit HSV hue (0..179, drawn in [-18, 17]), modulo 180.
+    """
+
+    brightness: float | None = None
+    contrast: float | None = None
+    contrast_first: bool = True
+    saturation: float | None = None
+    hue: int | None = None
 
 
-def rgb_to_hsv_opencv(image: torch.Tensor) -> torch.Tensor:
-    """OpenCV's 8-bit RGB→HSV: H in 0..179 (degrees / 2), S and V in 0..255; int64 (3, H, W)."""
-    r, g, b = image.to(torch.int64)
-    v = torch.maximum(torch.maximum(r, g), b)
-    diff = v - torch.minimum(torch.minimum(r, g), b)
-    s = (diff * _SDIV_TABLE[v] + (1 << (_HSV_SHIFT - 1))) >> _HSV_SHIFT
-    v_is_r = v == r
-    v_is_g = v == g
-    numerator = torch.where(v_is_r, g - b, torch.where(v_is_g, b - r + 2 * diff, r - g + 4 * diff))
-    h = (numerator * _HDIV_TABLE[diff] + (1 << (_HSV_SHIFT - 1))) >> _HSV_SHIFT
-    h = torch.where(h < 0, h + 180, h)
-    return torch.stack((h, s, v))
-
-
-def hsv_to_rgb_opencv(hsv: torch.Tensor) -> torch.Tensor:
-    """OpenCV's 8-bit HSV→RGB (H in 0..179): float32 arithmetic, then rounded to uint8."""
-    h = hsv[0].to(torch.float32) * (6.0 / 180.0)
-    s = hsv[1].to(torch.float32) * (1.0 / 255.0)
-    v = hsv[2].to(torch.float32) * (1.0 / 255.0)
-    h = torch.remainder(h, 6.0)
-    sector = h.floor()
-    fraction = h - sector
-    sector = sector.to(torch.int64).clamp_(0, 5)
-    # OpenCV's SIMD build fuses ``1 - s·x`` into one multiply-add (a single rounding); float64 then float32
-    # reproduces that rounding.
-    s64 = s.to(torch.float64)
-    q = (1 - s64 * fraction.to(torch.float64)).to(torch.float32)
-    t = (1 - s64 * (1 - fraction).to(torch.float64)).to(torch.float32)
-    table = torch.stack((v, v * (1 - s), v * q, v * t))  # v, p, q, t
-    picks = _SECTOR_TO_RGB[sector].permute(2, 0, 1)  # (3, H, W) indices into table
-    rgb = torch.gather(table, 0, picks)
-    rgb = torch.where(s[None] == 0, v[None].expand_as(rgb), rgb)
-    return (rgb * 255.0).clamp_(0, 255).to(torch.uint8)  # truncates, as OpenCV's vectorised path does
+def draw_photometric_params(
+    generator: torch.Generator | None = None,
+    brightness_delta: int = 32,
+    contrast_range: tuple[float, float] = (0.5, 1.5),
+    saturation_range: tuple[float, float] = (0.5, 1.5),
+    hue_delta: int = 18,
+) -> PhotometricParams:
+    """The random draws of mmseg's ``PhotoMetricDistortion``, in its order: brightness coin (and delta), mode
+    coin, [mode 1: contrast coin (and factor)], saturation coin (and factor), hue coin (and shift), [mode 0:
+    contrast coin (and factor)]."""
+    brightness = _uniform(-brightness_delta, brightness_delta, generator) if _coin(generator) else None
+    contrast_first = _coin(generator)
+    contrast = None
+    if contrast_first and _coin(generator):
+        contrast = _uniform(*contrast_range, generator)
+    saturation = _uniform(*saturation_range, generator) if _coin(generator) else None
+    hue = None
+    if _coin(generator):
+        hue = _randint(-hue_delta, hue_delta, generator) if hue_delta > 0 else 0  # numpy would raise on 0
+    if not contrast_first and _coin(generator):
+        contrast = _uniform(*contrast_range, generator)
+    return PhotometricParams(brightness, contrast, contrast_first, saturation, hue)
 
 
 def _scale_and_shift(values: torch.Tensor, alpha: float = 1.0, beta: float = 0.0) -> torch.Tensor:
     """mmseg's ``convert``: float32 ``x·alpha + beta``, clipped to 0..255, truncated to uint8."""
     return (values.to(torch.float32) * alpha + beta).clamp_(0, 255).to(torch.uint8)
+
+
+def _opencv():
+    try:
+        import cv2
+    except ImportError:
+        raise ImportError("The training augmentation uses OpenCV, as the original does; install it with "
+                          "`pip install opencv-python-headless` (or `pip install 'dabnet-zoo[train]'`).") from None
+    return cv2
+
+
+def _adjust_hsv(image: torch.Tensor, saturation: float | None, hue: int | None) -> torch.Tensor:
+    """mmcv's ``bgr2hsv`` → change S or H → ``hsv2bgr`` round trip (OpenCV's 8-bit HSV, H in 0..179), on RGB."""
+    cv2 = _opencv()
+    hsv = torch.from_numpy(cv2.cvtColor(image.permute(1, 2, 0).contiguous().numpy(), cv2.COLOR_RGB2HSV))
+    if saturation is not None:
+        hsv[..., 1] = _scale_and_shift(hsv[..., 1], alpha=saturation)
+    if hue is not None:
+        hsv[..., 0] = torch.remainder(hsv[..., 0].to(torch.int64) + hue, 180).to(torch.uint8)
+    return torch.from_numpy(cv2.cvtColor(hsv.numpy(), cv2.COLOR_HSV2RGB)).permute(2, 0, 1).contiguous()
+
+
+def apply_photometric(image: torch.Tensor, params: PhotometricParams) -> torch.Tensor:
+    """The deterministic part of mmseg's ``PhotoMetricDistortion`` for drawn ``params``, on a uint8 RGB image.
+
+    Brightness; contrast if ``contrast_first``; saturation (its own HSV round trip); hue (another round trip);
+    contrast if not ``contrast_first``. Every step clips to 0..255 and truncates to uint8, as the original does.
+    """
+    _check_image(image)
+    if params.brightness is not None:
+        image = _scale_and_shift(image, beta=params.brightness)
+    if params.contrast_first and params.contrast is not None:
+        image = _scale_and_shift(image, alpha=params.contrast)
+    if params.saturation is not None:
+        image = _adjust_hsv(image, saturation=params.saturation, hue=None)
+    if params.hue is not None:
+        image = _adjust_hsv(image, saturation=None, hue=params.hue)
+    if not params.contrast_first and params.contrast is not None:
+        image = _scale_and_shift(image, alpha=params.contrast)
+    return image
 
 
 def photometric_distortion(
@@ -271,30 +373,15 @@ def photometric_distortion(
     saturation_range: tuple[float, float] = (0.5, 1.5),
     hue_delta: int = 18,
 ) -> torch.Tensor:
-    """mmseg's ``PhotoMetricDistortion`` on a uint8 RGB image, in its order.
+    """mmseg's ``PhotoMetricDistortion`` on a uint8 RGB image: :func:`apply_photometric` with
+    :func:`draw_photometric_params`.
 
     Brightness (p ½: add U(−δ, δ)); a mode coin; mode 1: contrast (p ½: multiply U(0.5, 1.5)); saturation (p ½:
-    HSV S × U(0.5, 1.5)); hue (p ½: HSV H + an integer in [−18, 17], mod 180); mode 0: contrast last. Every step
-    clips to 0..255 and truncates to uint8, as the original does.
+    HSV S × U(0.5, 1.5)); hue (p ½: HSV H + an integer in [−18, 17], mod 180); mode 0: contrast last.
     """
     _check_image(image)
-    if _coin(generator):
-        image = _scale_and_shift(image, beta=_uniform(-brightness_delta, brightness_delta, generator))
-    contrast_first = _coin(generator)
-    if contrast_first and _coin(generator):
-        image = _scale_and_shift(image, alpha=_uniform(*contrast_range, generator))
-    if _coin(generator):
-        hsv = rgb_to_hsv_opencv(image)
-        hsv[1] = _scale_and_shift(hsv[1], alpha=_uniform(*saturation_range, generator)).to(torch.int64)
-        image = hsv_to_rgb_opencv(hsv)
-    if _coin(generator):
-        hsv = rgb_to_hsv_opencv(image)
-        shift = _randint(-hue_delta, hue_delta, generator) if hue_delta > 0 else 0  # numpy would raise on 0
-        hsv[0] = torch.remainder(hsv[0] + shift, 180)
-        image = hsv_to_rgb_opencv(hsv)
-    if not contrast_first and _coin(generator):
-        image = _scale_and_shift(image, alpha=_uniform(*contrast_range, generator))
-    return image
+    params = draw_photometric_params(generator, brightness_delta, contrast_range, saturation_range, hue_delta)
+    return apply_photometric(image, params)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -426,10 +513,18 @@ class TestTransform:
 
 __all__ = [
     "TRAIN_SCALES",
+    "PhotometricParams",
     "TestTransform",
     "TrainTransform",
+    "apply_photometric",
+    "crop",
     "crop_passes_class_ratio",
-    "hsv_to_rgb_opencv",
+    "draw_crop_box",
+    "draw_crop_offset",
+    "draw_flip",
+    "draw_photometric_params",
+    "draw_rescale_ratio",
+    "horizontal_flip",
     "keep_ratio_size",
     "normalize",
     "pad_to_size",
@@ -437,7 +532,8 @@ __all__ = [
     "random_crop",
     "random_horizontal_flip",
     "random_resize",
+    "rescale",
     "resize_image",
     "resize_label",
-    "rgb_to_hsv_opencv",
+    "select_crop_box",
 ]

@@ -9,7 +9,6 @@ from dabnet_zoo.data.transforms import (
     TestTransform,
     TrainTransform,
     crop_passes_class_ratio,
-    hsv_to_rgb_opencv,
     keep_ratio_size,
     normalize,
     pad_to_size,
@@ -19,7 +18,6 @@ from dabnet_zoo.data.transforms import (
     random_resize,
     resize_image,
     resize_label,
-    rgb_to_hsv_opencv,
 )
 from dabnet_zoo.errors import InputError
 from dabnet_zoo.presets import IMAGENET_MEAN, IMAGENET_STD
@@ -221,16 +219,6 @@ def test_brightness_is_one_shift_for_all_unclipped_pixels() -> None:
                                      saturation_range=(1.0, 1.0), hue_delta=0)
         shift = out.int() - image.int()
         assert shift.max() - shift.min() <= 1 and shift.abs().max() <= 32
-
-
-def test_hsv_round_trip_is_close_and_exact_for_greys() -> None:
-    colours = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8, generator=_gen(10))
-    hsv = rgb_to_hsv_opencv(colours)
-    assert hsv[0].min() >= 0 and hsv[0].max() < 180 and hsv[1:].max() <= 255
-    error = (hsv_to_rgb_opencv(hsv).int() - colours.int()).abs()
-    assert error.max() <= 8 and error.float().mean() < 1.0  # H has only 180 steps in 8-bit HSV
-    pure = torch.tensor([[255, 0, 0], [0, 255, 0], [0, 0, 255]], dtype=torch.uint8).T.reshape(3, 1, 3)
-    assert rgb_to_hsv_opencv(pure)[0].flatten().tolist() == [0, 60, 120]  # OpenCV: degrees / 2
 
 
 # Normalise, pad, test-time ----------------------------------------------------------------------------------
