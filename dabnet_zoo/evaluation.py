@@ -66,7 +66,7 @@ from .data.transforms import TestTransform, normalize
 from .errors import DabnetZooError, InputError, OutputExistsError
 from .metrics import ConfusionMatrixMeter, format_table
 from .presets import IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
-from .registry import VARIANTS, get_weights
+from .registry import ModelRef, resolve_model
 from .results import EVAL_METRICS, EVAL_MODES, EVAL_SCHEMA
 
 DEFAULT_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
@@ -702,30 +702,21 @@ def export_cityscapes_submission(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def infer_variant(model: torch.nn.Module) -> str | None:
-    """The zoo variant whose architecture the model has (context path and patch size), or None."""
-    config = getattr(_unwrap(model, None), "config", None)
-    for variant in VARIANTS.values():
-        if (getattr(config, "context_path", None), getattr(config, "patch_size", None)) == (
-            variant.context_path, variant.patch_size
-        ):
-            return variant.name
-    return None
-
-
-def describe_weights(name_or_path: str | os.PathLike, model: torch.nn.Module | None = None,
+def describe_weights(name_or_path: str | os.PathLike | ModelRef, model: torch.nn.Module | None = None,
                      dataset: str | None = None) -> str | None:
     """What the results file records as ``weights`` (where they came from; :func:`dabnet_zoo.weights.weights_sha256` says which
     they are): a folder as given, the Hub id with its revision, or the pinned registry revision of a zoo name.
-    ``None`` for a zoo name without published weights (random initialisation: nothing worth recording)."""
-    name = str(name_or_path)
-    if os.path.isdir(name):
-        return Path(name).as_posix()
-    if name.partition(".")[0] in VARIANTS:
-        entry = get_weights(name, dataset)
-        return f"{entry.hub_repo_id}@{entry.revision}" if entry.published else None
+    ``None`` for a zoo name without published weights (random initialisation: nothing worth recording).
+    ``name_or_path`` is anything :func:`dabnet_zoo.registry.resolve_model` takes."""
+    ref = resolve_model(name_or_path, dataset)
+    if ref.source == "folder":
+        return Path(ref.location).as_posix()
+    if ref.source == "zoo":
+        return f"{ref.entry.hub_repo_id}@{ref.entry.revision}"
+    if ref.source == "random":
+        return None
     revision = getattr(getattr(model, "config", None), "_commit_hash", None) if model is not None else None
-    return f"{name}@{revision}" if revision else name
+    return f"{ref.location}@{revision}" if revision else ref.location
 
 
 def evaluation_record(
@@ -770,6 +761,5 @@ __all__ = [
     "evaluation_record",
     "export_cityscapes_submission",
     "format_results_table",
-    "infer_variant",
     "sliding_windows",
 ]

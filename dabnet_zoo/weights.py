@@ -31,12 +31,10 @@ from .errors import (
     WeightsIntegrityError,
     WeightsNotPublishedError,
 )
-from .presets import DATASETS
-from .registry import VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
+from .registry import CONFIG_FILE, WEIGHTS_FILE, ModelRef, WeightsEntry, get_weights, identify_config, resolve_model
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.json"
 PROCESSOR_FILE = "preprocessor_config.json"
 HUB_FILES = (WEIGHTS_FILE, CONFIG_FILE, PROCESSOR_FILE)
 
@@ -124,21 +122,22 @@ def sha256_of(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def weights_sha256(name_or_path: str | os.PathLike, model=None, dataset: str | None = None) -> str | None:
+def weights_sha256(name_or_path: str | os.PathLike | ModelRef, model=None, dataset: str | None = None) -> str | None:
     """sha256 of the ``model.safetensors`` a model was loaded from, which the results files record so that a
     number is only ever shown beside the weights it measured: the file of a folder, the registry's pin of a zoo
     name with published weights (downloads are checked against it), the cached file of a Hub id at the revision
-    ``model`` was loaded from; ``None`` when unknown (random weights of a zoo name, another file format)."""
-    name = str(name_or_path)
-    if os.path.isdir(name):
-        path = Path(name) / WEIGHTS_FILE
+    ``model`` was loaded from; ``None`` when unknown (random weights of a zoo name, another file format).
+    ``name_or_path`` is anything :func:`dabnet_zoo.registry.resolve_model` takes."""
+    ref = resolve_model(name_or_path, dataset)
+    if ref.source == "folder":
+        path = Path(ref.location) / WEIGHTS_FILE
         return sha256_of(path) if path.is_file() else None
-    if name.partition(".")[0] in VARIANTS:
-        return get_weights(name, dataset).sha256
+    if ref.is_zoo_name:
+        return ref.entry.sha256
     from huggingface_hub import try_to_load_from_cache
 
     revision = getattr(getattr(model, "config", None), "_commit_hash", None)
-    cached = try_to_load_from_cache(name, WEIGHTS_FILE, revision=revision)
+    cached = try_to_load_from_cache(ref.location, WEIGHTS_FILE, revision=revision)
     return sha256_of(cached) if isinstance(cached, str) else None
 
 
@@ -208,14 +207,7 @@ def _download(entry: WeightsEntry, filename: str, cache_dir: str | os.PathLike |
 def config_mismatches(config: dict, entry: WeightsEntry) -> list[str]:
     """How a ``config.json`` (as a dict) disagrees with a registry entry's context path, patch size and class
     count, as ``"key=found (expected value)"`` items; empty when it describes that model."""
-    variant = VARIANTS[entry.variant]
-    expected = {"context_path": variant.context_path, "patch_size": variant.patch_size,
-                "num_labels": DATASETS[entry.dataset].num_labels}
-    found = dict(config)
-    if "id2label" in config:
-        found["num_labels"] = len(config["id2label"])
-    return [f"{key}={found.get(key)!r} (expected {value!r})" for key, value in expected.items()
-            if found.get(key) != value]
+    return identify_config(config).mismatches(entry)
 
 
 def _check_config(path: Path, entry: WeightsEntry) -> None:

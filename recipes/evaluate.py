@@ -37,9 +37,9 @@ from dabnet_zoo.evaluation import (
     evaluation_record,
     export_cityscapes_submission,
     format_results_table,
-    infer_variant,
 )
 from dabnet_zoo.presets import DATASETS
+from dabnet_zoo.registry import identify_config, resolve_model, split_model_name
 from dabnet_zoo.data.synthetic import is_synthetic_root
 from dabnet_zoo.results import EVAL_MODES, SYNTHETIC, evaluation_file_name, write_evaluation_result
 from dabnet_zoo.weights import weights_sha256
@@ -104,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
-    tag = str(args.model).partition(".")[2] if not Path(args.model).exists() else ""
-    dataset = args.dataset or (tag if tag in DATASETS else "cityscapes")
+    ref = resolve_model(args.model, args.dataset)  # a mistyped folder fails here, before anything is loaded
+    dataset = ref.dataset or "cityscapes"  # given, named, or the folder's classes; a Hub id's are checked below
     preset = get_dataset_preset(dataset)
     transform = TestTransform.from_preset(dataset, **({"size": tuple(args.test_size)} if args.test_size else {}))
     if args.test_size and accelerator.is_main_process:
@@ -120,7 +120,12 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
 
     if args.format_only and dataset != "cityscapes":  # before loading (perhaps downloading) the model
         raise InputError(f"--format-only writes the Cityscapes test-server format; got --dataset {dataset}.")
-    model = load_model(args.model, dataset)
+    model = load_model(ref)
+    ref = ref.with_config(model.config)
+    found = identify_config(model.config).datasets
+    if found and dataset not in found:
+        raise InputError(f"{args.model} has the classes of {' or '.join(found)}, not {dataset}; pass --dataset "
+                         f"{found[0]}.")
     if args.format_only:
         out = Path(args.out)
         zip_path = Path(args.zip) if args.zip else out.with_name(out.name + ".zip")
@@ -137,8 +142,8 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
     evaluated_on = SYNTHETIC if is_synthetic_root(args.data_root) else dataset  # never file synthetic as real
     results_path = weights = variant = None
     if not args.no_results:
-        weights = describe_weights(args.model, model, dataset)
-        variant = (args.model_name or infer_variant(model) or "").partition(".")[0] or None
+        weights = describe_weights(ref, model)
+        variant = split_model_name(args.model_name, dataset)[0].name if args.model_name else ref.variant
         if weights is None:
             if accelerator.is_main_process:
                 logger.warning("%s has random weights: the table is printed, but no results file is written.",
@@ -166,7 +171,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
             record = evaluation_record(
                 results, model=variant, dataset=dataset, split=split, mode=args.mode,
                 test_size=transform.size, keep_ratio=transform.keep_ratio, evaluated_on=evaluated_on,
-                weights=weights, weights_sha256=weights_sha256(args.model, model, dataset),
+                weights=weights, weights_sha256=weights_sha256(ref, model),
                 command=_command(accelerator),
             )
             write_evaluation_result(results_path, record, overwrite=args.overwrite)
