@@ -1,9 +1,11 @@
 """recipes/train.py end to end on tiny synthetic Cityscapes-layout data: one process, two real processes
-(torchrun, gloo on the CPU), gradient accumulation, and stop + resume against an uninterrupted run.
+(torchrun, gloo on the CPU), gradient accumulation, stop + resume and SIGKILLed runs against an uninterrupted run.
 
-In-process runs call ``main(argv)`` of the script (one interpreter start for all of them); the two-process run is
-the one subprocess. Losses and weights are compared with tight tolerances, not bitwise: on the CPU, oneDNN's
-convolutions give results that differ in the last bits depending on what ran before in the process.
+In-process runs call ``main(argv)`` of the script (one interpreter start for all of them); the two-process run and
+the killed runs are subprocesses. oneDNN is off in every run of this module: its CPU convolutions differ in the
+last bits with what ran before in the process, which would hide a resume that is not exact. Without it every run
+is reproducible, so a resumed run is compared with an uninterrupted one bit for bit; runs that split the global
+batch differently (processes, accumulation) sum in another order and are compared with tight tolerances.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +82,18 @@ def train_main():
     torch.backends.mkldnn.enabled = mkldnn
 
 
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory, data_root, train_main) -> Path:
+    """An uninterrupted run of the tiny recipe (dropout on, batch-norm statistics training: every RNG state and
+    buffer matters), which stopped, resumed and killed runs must equal bit for bit."""
+    folder = tmp_path_factory.mktemp("straight")
+    recipe = tiny_recipe(folder / "recipe.yaml")
+    run = folder / "run"
+    assert train_main(["--config", str(recipe), "--data-root", str(data_root), *COMMON_FLAGS, "--output-dir",
+                       str(run), "--keep-checkpoints", "1"]) == 0
+    return run
+
+
 def losses(run_dir: Path) -> dict[int, float]:
     lines = (run_dir / "logs" / "train_log.jsonl").read_text().splitlines()
     return {record["iteration"]: record["loss"] for record in map(json.loads, lines)}
@@ -86,6 +101,12 @@ def losses(run_dir: Path) -> dict[int, float]:
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
     return load_file(run_dir / "final" / "model.safetensors")
+
+
+def assert_weights_equal(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    differ = [k for k in a if not torch.equal(a[k], b[k])]
+    assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:3]}"
 
 
 def assert_weights_close(a: dict, b: dict, atol: float = 1e-5) -> None:
@@ -140,12 +161,11 @@ def test_two_processes_match_one_process_when_batch_norm_is_frozen(tmp_path, dat
         assert_weights_close(weights(run), weights(one))
 
 
-def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_main):
+def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_main, straight_run):
     recipe = tiny_recipe(tmp_path / "recipe.yaml")  # BN statistics train, dropout on: RNG state matters
     common = ["--config", str(recipe), "--data-root", str(data_root), *COMMON_FLAGS]
 
-    straight = tmp_path / "straight"
-    assert train_main([*common, "--output-dir", str(straight), "--keep-checkpoints", "1"]) == 0
+    straight = straight_run
     assert sorted(p.name for p in (straight / "checkpoints").iterdir()) == ["checkpoint_4"]
 
     resumed = tmp_path / "resumed"
@@ -153,12 +173,14 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_
     checkpoints = resumed / "checkpoints"
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint_2", "checkpoint_3"]
     assert not (resumed / "final").exists() and not (resumed / "training.json").exists()
-    # What a kill during a save leaves behind must not be mistaken for a checkpoint.
-    (checkpoints / ".tmp-checkpoint_4").mkdir()
-    (checkpoints / ".tmp-checkpoint_4" / "model.safetensors").write_bytes(b"half written")
+    # What a kill during a save leaves behind must not be mistaken for a checkpoint (and is swept by the next save).
+    stage = checkpoints / ".checkpoint_4.stage-999999999-0badc0de"  # the stage of a process that is gone
+    stage.mkdir()
+    (stage / "model.safetensors").write_bytes(b"half written")
     (checkpoints / "checkpoint_9").mkdir()  # no resume.json: incomplete
-    with (resumed / "logs" / "train_log.jsonl").open("a") as log:  # a crashed run logged past its checkpoint
+    with (resumed / "logs" / "train_log.jsonl").open("a") as log:  # a crashed run logged past its checkpoint,
         log.write(json.dumps({"iteration": 4, "epoch": 0, "loss": 99.0, "lr": 0.0}) + "\n")
+        log.write('{"iteration": 5, "epoch": 0, "lo')  # the last line cut short by the kill
     with pytest.raises(RecipeError, match="--resume"):  # never silently restarts over an existing run
         train_main([*common, "--output-dir", str(resumed)])
     with pytest.raises(RecipeError, match="different recipe.*schedule.max_iters"):
@@ -167,8 +189,9 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_
 
     assert losses(resumed).keys() == losses(straight).keys() == {1, 2, 3, 4}
     assert len((resumed / "logs" / "train_log.jsonl").read_text().splitlines()) == 4  # iteration 4 logged once
-    assert list(losses(resumed).values()) == pytest.approx(list(losses(straight).values()), rel=1e-5)
-    assert_weights_close(weights(resumed), weights(straight))
+    assert losses(resumed) == losses(straight)  # bit for bit
+    assert_weights_equal(weights(resumed), weights(straight))
+    assert not stage.exists()
 
     result = json.loads((resumed / "training.json").read_text())
     assert tuple(result) == TRAINING_KEYS
@@ -176,7 +199,7 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_
     assert result["resumed_from"] == [str(checkpoints / "checkpoint_3")]
     assert [e["iteration"] for e in result["evaluations"]] == [2, 4]
     straight_result = json.loads((straight / "training.json").read_text())
-    assert result["final_eval"]["mean_iou"] == pytest.approx(straight_result["final_eval"]["mean_iou"], abs=1e-3)
+    assert result["final_eval"] == straight_result["final_eval"]
     assert result["final_eval"]["num_images"] == 4 and result["final_eval"]["eval_size"] == [64, 128]
 
     # What the run leaves: the resolved recipe, a loadable model + processor, TensorBoard events.
@@ -210,3 +233,121 @@ def test_a_start_that_fails_leaves_no_run_folder(tmp_path, train_main):
         train_main(["--config", str(tiny_recipe(tmp_path / "recipe.yaml")), "--data-root", str(tmp_path / "missing"),
                     *COMMON_FLAGS, "--output-dir", str(run)])
     assert not run.exists()  # no config.yaml of a run that never started
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Kills (SIGKILL via subprocess): resume is exact, a killed finish completes, a finished run stays finished
+# --------------------------------------------------------------------------------------------------------------
+
+# Runs recipes/train.py in this interpreter after arranging for it to SIGKILL itself at one point:
+# KILL_AT=checkpoint_N: inside the save of checkpoint N, once its model file is written (the optimiser's is not);
+# KILL_AT=final: while final/ is being written (after the last checkpoint, before training.json).
+KILLING_LAUNCHER = """
+import os, runpy, signal, sys
+from pathlib import Path
+
+import torch
+
+import dabnet_zoo.cards
+import dabnet_zoo.training.checkpoints as checkpoints
+
+torch.backends.mkldnn.enabled = False  # as this module's in-process runs (see the module docstring)
+torch.set_num_threads(min(2, os.cpu_count() or 1))  # as tests/conftest.py: sums split over threads alike
+
+kill_at = os.environ.get("KILL_AT", "")
+save_file = checkpoints.save_file
+write_training_card = dabnet_zoo.cards.write_training_card
+
+
+def killing_save_file(tensors, path, metadata=None):
+    save_file(tensors, path, metadata=metadata)
+    if Path(path).name == "model.safetensors" and Path(path).parent.name.startswith(f".{kill_at}.stage-"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def killing_write_training_card(*args, **kwargs):
+    written = write_training_card(*args, **kwargs)
+    if kill_at == "final":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return written
+
+
+checkpoints.save_file = killing_save_file
+dabnet_zoo.cards.write_training_card = killing_write_training_card
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def run_train_process(tmp_path: Path, args: list[str], kill_at: str = "") -> subprocess.CompletedProcess:
+    launcher = tmp_path / "killing_launcher.py"
+    launcher.write_text(KILLING_LAUNCHER)
+    env = {**os.environ, "KILL_AT": kill_at}
+    return subprocess.run([sys.executable, str(launcher), str(TRAIN_SCRIPT), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def log_records(run_dir: Path) -> list[dict]:
+    """train_log.jsonl without its timings (the only thing a resumed run may log differently)."""
+    records = [json.loads(line) for line in (run_dir / "logs" / "train_log.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in record.items() if k != "seconds_per_iteration"} for record in records]
+
+
+def tensorboard_steps(run_dir: Path, tag: str) -> list[int]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run_dir / "logs" / "dabnet_r18_p1.cityscapes"))  # add_hparams: subfolders
+    accumulator.Reload()
+    return [event.step for event in accumulator.Scalars(tag)]
+
+
+def folder_snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_killed_runs_resume_bit_for_bit_and_finish_once(tmp_path, data_root, train_main, straight_run):
+    recipe = tiny_recipe(tmp_path / "recipe.yaml")
+    common = ["--config", str(recipe), "--data-root", str(data_root), *COMMON_FLAGS]
+    straight = straight_run
+
+    # Killed while saving checkpoint_4, after the evaluation of iteration 4: only checkpoint_2 is complete.
+    killed = tmp_path / "killed"
+    completed = run_train_process(tmp_path, [*common, "--output-dir", str(killed)], kill_at="checkpoint_4")
+    assert completed.returncode == -signal.SIGKILL
+    checkpoints = killed / "checkpoints"
+    assert [p.name for p in checkpoints.iterdir() if not p.name.startswith(".")] == ["checkpoint_2"]
+    assert any(p.name.startswith(".checkpoint_4.stage-") for p in checkpoints.iterdir())  # what the kill left
+    assert [r["iteration"] for r in log_records(killed)] == [1, 2, 3, 4]  # logged past its checkpoint
+    assert not (killed / "training.json").exists()
+
+    # Resumed from checkpoint_2, then killed again while writing final/ (checkpoint_4 is complete by then).
+    completed = run_train_process(tmp_path, [*common, "--output-dir", str(killed), "--resume"], kill_at="final")
+    assert completed.returncode == -signal.SIGKILL, completed.stderr[-3000:]
+    assert "Resumed from" in completed.stderr and "checkpoint_2 at iteration 2" in completed.stderr
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint_2", "checkpoint_4"]  # stage swept
+    assert not (killed / "training.json").exists() and not (killed / "final").exists()
+
+    # The interrupted finish completes from checkpoint_4, without training or evaluating again.
+    assert train_main([*common, "--output-dir", str(killed), "--resume"]) == 0
+    assert not [p for p in killed.rglob(".*") if ".stage-" in p.name or ".old-" in p.name]
+
+    # Bit for bit: weights, buffers, the log and every evaluation equal the uninterrupted run's.
+    assert_weights_equal(weights(killed), weights(straight))
+    assert log_records(killed) == log_records(straight)
+    straight_record = json.loads((straight / "training.json").read_text())
+    record = json.loads((killed / "training.json").read_text())
+    assert record["evaluations"] == straight_record["evaluations"] and len(record["evaluations"]) == 2
+    assert record["final_eval"] == straight_record["final_eval"] is not None
+    assert record["resumed_from"] == [str(checkpoints / "checkpoint_2"), str(checkpoints / "checkpoint_4")]
+    # TensorBoard shows each iteration once, although iterations 3 and 4 were logged twice.
+    assert tensorboard_steps(killed, "train/loss") == [1, 2, 3, 4]
+    assert tensorboard_steps(killed, "val/mean_iou") == [2, 4]
+
+    # A finished run stays finished: --resume (a scheduler's requeue) says so and changes nothing.
+    before = folder_snapshot(killed)
+    assert train_main([*common, "--output-dir", str(killed), "--resume"]) == 0
+    assert folder_snapshot(killed) == before
+    with pytest.raises(RecipeError, match="finished run"):
+        train_main([*common, "--output-dir", str(killed)])
+    assert folder_snapshot(killed) == before
