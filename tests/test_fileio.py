@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -340,3 +342,70 @@ def test_torch_write_failures_count_as_full_disk_only_when_the_disk_is_full(tmp_
         with atomic_file(tmp_path / "checkpoint.pt"):
             raise error
     assert list(tmp_path.iterdir()) == []
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A real full disk (a 1 MB tmpfs in a private mount namespace, where the machine allows it: root on Linux)
+# ----------------------------------------------------------------------------------------------------------------
+
+_FULL_DISK_SCRIPT = """
+import contextlib, io, json, os, sys
+from dabnet_zoo.cli.main import main
+
+disk, checkpoint, image = sys.argv[1:4]
+filler = os.open(os.path.join(disk, "filler"), os.O_WRONLY | os.O_CREAT)
+with contextlib.suppress(OSError):  # fill the disk to the last byte
+    while True:
+        os.write(filler, bytes(4096))
+os.close(filler)
+report = {}
+for name, argv in {
+    "convert": ["convert", checkpoint, os.path.join(disk, "converted", "r18"), "--variant", "dabnet_r18_p2"],
+    "predict": ["predict", "dabnet_r18_p1", image, "--out", os.path.join(disk, "predictions"), "--no-progress",
+                "--device", "cpu"],
+}.items():
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = main(argv)
+    files = sorted(os.path.relpath(os.path.join(folder, entry), disk)
+                   for folder, folders, names in os.walk(disk) for entry in folders + names)
+    report[name] = {"code": code, "stderr": stderr.getvalue(), "files": files}
+print(json.dumps(report))
+"""
+
+
+def _private_tmpfs_available() -> bool:
+    if sys.platform != "linux" or os.geteuid() != 0:
+        return False
+    probe = subprocess.run(["unshare", "--mount", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+def test_convert_and_predict_on_a_really_full_disk_say_one_line_and_leave_nothing(original_checkpoint, tmp_path):
+    if not _private_tmpfs_available():
+        pytest.skip("needs root on Linux to mount a small tmpfs in a private mount namespace")
+    import numpy as np
+    from PIL import Image
+
+    checkpoint = original_checkpoint("dabnet_r18_p2")
+    image = tmp_path / "street.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 256, 3), dtype=np.uint8)).save(image)
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount_then_run = 'mount -t tmpfs -o size=1m tmpfs "$0" && exec "$@"'
+    child = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", mount_then_run, str(disk), sys.executable, "-c", _FULL_DISK_SCRIPT,
+         str(disk), str(checkpoint), str(image)],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=600,
+    )
+    assert child.returncode == 0, child.stderr
+    report = json.loads(child.stdout.splitlines()[-1])
+    for name, outcome in report.items():
+        errors = [line for line in outcome["stderr"].splitlines() if line.startswith("error:")]
+        assert outcome["code"] == 2 and len(errors) == 1 and "Traceback" not in outcome["stderr"], (name, outcome)
+        assert re.fullmatch(rf"error: no space left on {re.escape(str(disk))} writing {re.escape(str(disk))}/\S+ "
+                            r"\(needs about \d+ MB\); free some space or choose another output location\.",
+                            errors[0]), (name, errors[0])
+        assert outcome["files"] == ["filler"], (name, outcome["files"])  # not even an empty folder
