@@ -41,6 +41,7 @@ from .export import (
     resize_and_argmax,
 )
 from .modeling_dabnet import DabnetForSemanticSegmentation
+from .registry import identify_config
 from .results import BACKENDS, BENCHMARK_SCHEMA
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -186,6 +187,8 @@ def run_benchmark(
         threads: intra-op threads on the CPU (default: ``torch.get_num_threads()``).
         warmup, iterations: untimed and timed runs (defaults: 3 and 10 on the CPU, 50 and 500 on a GPU).
         include_postprocess: also resize the logits to the input size and take the argmax.
+        model_name, dataset: the variant and dataset the result is recorded under; by default the ones the
+            model's config describes (:func:`dabnet_zoo.registry.identify_config`), ``"custom"`` for none.
         weights_sha256: sha256 of the weights file the model was loaded from, recorded in the result (None:
             random or unknown weights; latency does not depend on their values).
     """
@@ -221,13 +224,14 @@ def run_benchmark(
         latencies = _time(run, pixel_values, warmup, iterations, on_gpu, progress)
 
     hardware, environment = _environment(device, threads, backend)
+    identity = identify_config(model.config)  # what the model is, where the caller does not say
     median, mean = statistics.median(latencies), statistics.fmean(latencies)
     # "inclusive" is numpy's default linear interpolation; the 9th of 10 cut points is the 90th percentile.
     p90 = statistics.quantiles(latencies, n=10, method="inclusive")[8] if len(latencies) > 1 else latencies[0]
     return {
         "schema": BENCHMARK_SCHEMA,
-        "model": model_name or f"{model.config.context_path}_p{model.config.patch_size}",
-        "dataset": dataset,
+        "model": model_name or identity.variant or "custom",
+        "dataset": dataset or identity.dataset or "custom",
         "weights_sha256": weights_sha256,
         "backend": backend,
         "precision": precision,
