@@ -42,8 +42,12 @@ def register_auto_classes() -> None:
         AutoConfig.register(DabnetConfig.model_type, DabnetConfig, exist_ok=True)
         AutoModel.register(DabnetConfig, DabnetModel, exist_ok=True)
         AutoModelForSemanticSegmentation.register(DabnetConfig, DabnetForSemanticSegmentation, exist_ok=True)
-        AutoImageProcessor.register(DabnetConfig, image_processor_classes={"pil": DabnetImageProcessor},
-                                    exist_ok=True)
+        # One processor serves every backend transformers may ask for (it resizes with OpenCV, as the original
+        # did): registered for "torchvision" too, or each load warns that it falls back to "pil".
+        AutoImageProcessor.register(
+            DabnetConfig, image_processor_classes={"pil": DabnetImageProcessor, "torchvision": DabnetImageProcessor},
+            exist_ok=True,
+        )
         _state["registered"] = True
     finally:
         _state["registering"] = False
@@ -51,11 +55,14 @@ def register_auto_classes() -> None:
 
 
 def install() -> None:
-    """Register now if transformers' Auto machinery is loaded, else add the import hook (once)."""
+    """Register now if transformers' Auto machinery is loaded, else add the import hook (once).
+
+    Called at the end of ``dabnet_zoo/__init__.py``: the package itself is still marked as importing, but all
+    that registering needs from it is defined, so it does not count as half-imported here."""
     if _state["registered"]:
         return
     if _TRIGGER in sys.modules:
-        _register_when_ready()
+        _register_when_ready(finished=__package__)
     elif not any(isinstance(finder, _RegisterAfterImport) for finder in sys.meta_path):
         sys.meta_path.insert(0, _RegisterAfterImport())
 
