@@ -42,8 +42,8 @@ def register_auto_classes() -> None:
         AutoConfig.register(DabnetConfig.model_type, DabnetConfig, exist_ok=True)
         AutoModel.register(DabnetConfig, DabnetModel, exist_ok=True)
         AutoModelForSemanticSegmentation.register(DabnetConfig, DabnetForSemanticSegmentation, exist_ok=True)
-        # One processor serves every backend transformers may ask for (it resizes with OpenCV, as the original
-        # did): registered for "torchvision" too, or each load warns that it falls back to "pil".
+        # One processor serves every backend transformers may ask for (it has a single implementation of the
+        # original's test protocol): registered for "torchvision" too, or each load warns of a fallback to "pil".
         AutoImageProcessor.register(
             DabnetConfig, image_processor_classes={"pil": DabnetImageProcessor, "torchvision": DabnetImageProcessor},
             exist_ok=True,
