@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dabnet_zoo.fileio import write_atomic
+
 HEIGHT, WIDTH = 1024, 2048
 NUM_LABELS = 19
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "metric_update.json"
@@ -180,10 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": info,
         "results": results,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    temporary = args.output.with_name(f".{args.output.name}.tmp")
-    temporary.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(temporary, args.output)
+    write_atomic(args.output, json.dumps(report, indent=2) + "\n")
 
     for name, figures in results.items():
         if isinstance(figures, dict):
