@@ -190,6 +190,12 @@ def test_stop_and_resume_equals_an_uninterrupted_run(tmp_path, data_root, train_
     assert losses(resumed).keys() == losses(straight).keys() == {1, 2, 3, 4}
     assert len((resumed / "logs" / "train_log.jsonl").read_text().splitlines()) == 4  # iteration 4 logged once
     assert losses(resumed) == losses(straight)  # bit for bit
+    # Each line shows the rate its iteration used (mmcv's convention: 0-based iteration k - 1 at "Iter [k]"):
+    # poly from 0.01 to 1e-4 over 4 iterations, power 0.9, linear warm-up over 2 from ratio 0.1.
+    poly = [(0.01 - 1e-4) * (1 - i / 4) ** 0.9 + 1e-4 for i in range(4)]
+    expected_lr = [poly[i] * (1 - (1 - i / 2) * 0.9) if i < 2 else poly[i] for i in range(4)]
+    logged = [json.loads(line) for line in (resumed / "logs" / "train_log.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in logged] == pytest.approx(expected_lr, rel=1e-12)
     assert_weights_equal(weights(resumed), weights(straight))
     assert not stage.exists()
 
@@ -233,6 +239,14 @@ def test_a_start_that_fails_leaves_no_run_folder(tmp_path, train_main):
         train_main(["--config", str(tiny_recipe(tmp_path / "recipe.yaml")), "--data-root", str(tmp_path / "missing"),
                     *COMMON_FLAGS, "--output-dir", str(run)])
     assert not run.exists()  # no config.yaml of a run that never started
+
+
+def test_a_batch_of_one_is_refused_before_anything_is_loaded(tmp_path, train_main):
+    run = tmp_path / "run"
+    with pytest.raises(RecipeError, match="per-device batch of 1 image.*--per-device-batch-size 2"):
+        train_main(["--config", str(tiny_recipe(tmp_path / "recipe.yaml")), "--data-root", str(tmp_path / "missing"),
+                    *COMMON_FLAGS, "--output-dir", str(run), "--per-device-batch-size", "1"])
+    assert not run.exists()
 
 
 # --------------------------------------------------------------------------------------------------------------
