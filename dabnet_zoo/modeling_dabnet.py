@@ -424,12 +424,19 @@ class DabnetModel(DabnetPreTrainedModel):
         )
 
 
+# What DabnetImageProcessor returns beside pixel_values and labels: its post-processing needs them, the network
+# does not. They are accepted (and ignored) so that model(**inputs), the Trainer and the pipeline can pass the
+# processor's output as it is.
+_PROCESSOR_OUTPUTS = ("original_sizes", "reshaped_input_sizes")
+
+
 def _reject_unknown_arguments(model: nn.Module, kwargs: dict, accepted: tuple[str, ...]) -> None:
     """A misspelt argument (``lables=``) must not be dropped silently: raise, naming the accepted ones."""
-    if kwargs:
+    unknown = [key for key in kwargs if key not in _PROCESSOR_OUTPUTS]
+    if unknown:
         raise TypeError(
-            f"{type(model).__name__}.forward() got unexpected keyword argument(s) {', '.join(map(repr, kwargs))}; "
-            f"it accepts {', '.join(accepted)}."
+            f"{type(model).__name__}.forward() got unexpected keyword argument(s) {', '.join(map(repr, unknown))}; "
+            f"it accepts {', '.join(accepted)} (and the image processor's {', '.join(_PROCESSOR_OUTPUTS)})."
         )
 
 
