@@ -79,10 +79,11 @@ def atomic_file(path: PathLike, *, overwrite: bool = True, expected_bytes: int |
     file) only improves the full-disk message.
     """
     target = _named(path)
-    created = _make_parents(target.parent)
-    _sweep_once(target.parent)
     temporary = _hidden_path(target, _STAGE)
+    created: list[Path] = []
     try:
+        _make_parents(target.parent, created)
+        _sweep_once(target.parent)
         yield temporary
         if not temporary.exists():
             raise FileNotFoundError(f"The writer did not create {temporary} (for {target}).")
@@ -117,11 +118,12 @@ def publish_dir(
     target = _named(target)
     _check_not_an_input(target, inputs)
     _check_replaceable(target, overwrite)
-    created = _make_parents(target.parent)
-    _sweep(target.parent)
-    _check_replaceable(target, overwrite)  # a swept backup may have been restored
     stage = _hidden_path(target, _STAGE)
+    created: list[Path] = []
     try:
+        _make_parents(target.parent, created)
+        _sweep(target.parent)
+        _check_replaceable(target, overwrite)  # a swept backup may have been restored
         stage.mkdir(mode=0o777)
         yield stage
         _finish_tree(stage)
@@ -267,16 +269,19 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _make_parents(folder: Path) -> list[Path]:
-    """Create ``folder`` and its missing parents; return those created, deepest first."""
+def _make_parents(folder: Path, created: list[Path]) -> None:
+    """Create ``folder`` and its missing parents, recording each one made in ``created``, deepest first (so
+    that a failed write, even one failing here, can remove them)."""
     missing = []
     while not folder.exists() and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
-    for created in reversed(missing):
-        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
-            created.mkdir(mode=0o777)
-    return missing
+    for parent in reversed(missing):
+        try:
+            parent.mkdir(mode=0o777)
+        except FileExistsError:  # another process made it meanwhile: not ours to remove
+            continue
+        created.insert(0, parent)
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -95,6 +95,20 @@ def test_a_failed_write_removes_the_folders_it_created(tmp_path):
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["exports"]
 
 
+def test_a_full_disk_while_making_the_output_folders_leaves_none(tmp_path, monkeypatch):
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):  # ext4 refuses a new folder on a full disk (tmpfs would not)
+        if self.name == "p2":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    with pytest.raises(NoSpaceError, match="no space left on"):
+        write_atomic(tmp_path / "exports" / "p2" / "model.onnx", b"graph")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_overwrite_false_never_replaces_a_file(tmp_path):
     target = tmp_path / "result.json"
     target.write_text("mine")
