@@ -12,8 +12,12 @@
 #   python recipes/evaluate.py ...                                   (one process, same options)
 #   ACCELERATE_USE_CPU=1 torchrun --nproc_per_node 2 recipes/evaluate.py ...   (two CPU processes, gloo)
 #
+# A bad input stops every process with one line from the main one ("error: ...") and exit status 2; add
+# accelerate's --quiet (accelerate launch --quiet ...) to drop the launcher's own traceback after it.
+#
 # The main process prints the per-class table and writes results/<variant>.<dataset>/<split>_<mode>.json
-# (schema dabnet-zoo/eval/v1, read by the model cards), recording the command. The result is exact on any number
+# (schema dabnet-zoo/eval/v2: the data evaluated, synthetic or not, the test size and the weights' sha256; the model
+# cards read the results of their own weights only), recording the command. The result is exact on any number
 # of processes. --format-only writes one labelId PNG per test image into --out, checks the set of files against
 # the test images and zips it (--zip, default <out>.zip), ready to upload.
 # All the logic lives in dabnet_zoo.evaluation; this script only parses flags and wires it up.
@@ -96,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(message)s")
     try:
         return run(args, accelerator)
-    except DabnetZooError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except DabnetZooError as error:  # raised on every process alike (dabnet_zoo.evaluation raises together)
+        if accelerator.is_main_process:
+            print(f"error: {error}", file=sys.stderr)
         return 2
     finally:
         accelerator.end_training()

@@ -71,7 +71,8 @@ def run_onnx(args: argparse.Namespace) -> int:
     model = load_model(args.model, args.dataset)
     path = export_onnx(model, args.output, *args.size, include_postprocess=args.include_postprocess,
                        fp16=args.fp16, dynamic=not args.static, verify=not args.no_verify)
-    print(f"Wrote {path}" + ("" if args.no_verify else " (matches PyTorch in ONNX Runtime; -v shows the error)"))
+    print(f"Wrote {path}" + ("" if args.no_verify else " (verified: ONNX Runtime gives PyTorch's outputs within "
+                                                       "the tolerance; -v prints the difference)"))
     return 0
 
 

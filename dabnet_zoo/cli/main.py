@@ -44,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     args.argv = argv  # lets a command record how it was run (results files)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    # -v is about dabnet-zoo's own progress: other libraries (torch.onnx, onnxscript ...) keep WARNING.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("dabnet_zoo").setLevel(logging.INFO if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except DabnetZooError as error:
