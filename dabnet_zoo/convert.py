@@ -26,7 +26,7 @@ from .errors import CheckpointError
 from .fileio import publish_dir
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import DATASETS
-from .registry import VARIANTS, WEIGHTS, split_model_name
+from .registry import VARIANTS, WEIGHTS, identify_config, split_model_name
 from .weights import sha256_of
 from .zoo import create_model, create_processor
 
@@ -182,16 +182,19 @@ def identify_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, in
     # The first SIM's h2h_0 sees the stage's C channels, its h2l_0 the C·P² channels of the folded patches.
     stage_channels = state_dict["backbone.SIM_0.h2h_0.weight"].shape[1]
     patch_size = round((state_dict["backbone.SIM_0.h2l_0.weight"].shape[1] / stage_channels) ** 0.5)
-    for variant in VARIANTS.values():
-        if variant.context_path == context_path and variant.patch_size == patch_size:
-            return variant.name, int(state_dict["decode_head.conv_seg.weight"].shape[0])
-    raise CheckpointError(f"Checkpoint has a {context_path} context path with patch size {patch_size}, "
-                          f"which matches no known variant ({', '.join(VARIANTS)}).")
+    num_labels = int(state_dict["decode_head.conv_seg.weight"].shape[0])
+    variant = identify_config({"context_path": context_path, "patch_size": patch_size, "num_labels": num_labels}).variant
+    if variant is None:
+        raise CheckpointError(f"Checkpoint has a {context_path} context path with patch size {patch_size}, "
+                              f"which matches no known variant ({', '.join(VARIANTS)}).")
+    return variant, num_labels
 
 
 def _describe(variant: str, num_labels: int) -> str:
-    datasets = [name for name, preset in DATASETS.items() if preset.num_labels == num_labels]
-    return f"{variant} with {num_labels} classes" + (f" ({' or '.join(datasets)})" if datasets else "")
+    """E.g. ``dabnet_r18_p2 with 19 classes (cityscapes)``."""
+    arch = VARIANTS[variant]
+    return identify_config({"context_path": arch.context_path, "patch_size": arch.patch_size,
+                            "num_labels": num_labels}).describe()
 
 
 def convert_state_dict(

@@ -49,8 +49,7 @@ from .cards import (
 )
 from .errors import InputError, PublishError
 from .fileio import write_atomic
-from .presets import DATASETS
-from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, VARIANTS, WEIGHTS_FILE, WeightsEntry, get_weights
+from .registry import ORIGIN_CONVERTED, ORIGIN_TRAINED, WEIGHTS, WEIGHTS_FILE, WeightsEntry, get_weights
 from .remote_code import REMOTE_CODE_FILES, add_remote_code
 from .results import (
     TRAINING_RESULTS_FILE,
@@ -128,10 +127,8 @@ def identify_model(model_dir: str | os.PathLike, repo_id: str, model: str | None
         record = _training_record(model_dir)
         if record is not None:
             model = record["model"]
-    if model is None:
-        candidate = repo_id.rpartition("/")[2]
-        if candidate.partition(".")[0] in VARIANTS and candidate.partition(".")[2] in DATASETS:
-            model = candidate
+    if model is None and repo_id.rpartition("/")[2] in WEIGHTS:  # the repo is named VARIANT.DATASET
+        model = repo_id.rpartition("/")[2]
     if model is None:
         raise InputError(f"Cannot tell which zoo model {model_dir} holds (no {CONVERSION_FILE}, no training run, and "
                          f"the repo name is not VARIANT.DATASET); pass --model, e.g. --model dabnet_r18_p2.cityscapes.")
