@@ -63,9 +63,11 @@ def rename_original_key(key: str) -> str | None:
     return None
 
 
-# numpy types an mmcv checkpoint's ``meta`` may hold (``hook_msgs.best_score`` is a numpy.float64): scalars are
-# pickled as ``multiarray.scalar(dtype, raw bytes)`` and dtypes as ``numpy.dtype(code)`` plus a state tuple. Only
-# number, bool and fixed-width string dtypes: object and void dtypes could carry arbitrary Python objects.
+# numpy types an mmcv checkpoint's ``meta`` may hold (``hook_msgs.best_score`` is a numpy.float64, a generated
+# ``PALETTE`` an array): scalars are pickled as ``multiarray.scalar(dtype, raw bytes)``, arrays as
+# ``multiarray._reconstruct`` plus a state with their raw bytes, dtypes as ``numpy.dtype(code)`` plus a state tuple.
+# Only number, bool and fixed-width string dtypes: object and void dtypes could carry arbitrary Python objects, so
+# an array or scalar of those is still refused.
 _NUMPY_DTYPE_CLASSES = (
     "BoolDType", "Int8DType", "UInt8DType", "Int16DType", "UInt16DType", "Int32DType", "UInt32DType", "Int64DType",
     "UInt64DType", "ByteDType", "UByteDType", "ShortDType", "UShortDType", "IntDType", "UIntDType", "LongDType",
@@ -79,17 +81,18 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
 def _numpy_safe_globals() -> list:
-    """What ``torch.load(weights_only=True)`` must additionally accept to read numpy scalars and dtypes.
+    """What ``torch.load(weights_only=True)`` must additionally accept to read numpy scalars, arrays and dtypes.
 
-    The scalar constructor is registered under numpy 1's module name too, since the original checkpoints were
-    written with numpy 1 (``numpy.core``) and are read here with numpy 2 (``numpy._core``).
+    The constructors are registered under numpy 1's module name too, since the original checkpoints were
+    written with numpy 1 (``numpy.core``) and may be read here with numpy 2 (``numpy._core``).
     """
     try:
-        from numpy._core.multiarray import scalar
+        from numpy._core.multiarray import _reconstruct, scalar
     except ImportError:  # numpy 1
-        from numpy.core.multiarray import scalar
-    allowed: list = [np.dtype]
-    allowed += [(scalar, f"{module}.multiarray.scalar") for module in ("numpy.core", "numpy._core")]
+        from numpy.core.multiarray import _reconstruct, scalar
+    allowed: list = [np.dtype, np.ndarray]
+    for module in ("numpy.core", "numpy._core"):
+        allowed += [(scalar, f"{module}.multiarray.scalar"), (_reconstruct, f"{module}.multiarray._reconstruct")]
     dtypes = getattr(np, "dtypes", None)  # numpy >= 1.25 builds each dtype as an instance of its own class
     allowed += [getattr(dtypes, name) for name in _NUMPY_DTYPE_CLASSES if hasattr(dtypes, name)]
     return allowed
@@ -129,9 +132,9 @@ def _unpickler_detail(error: BaseException) -> str:
 def load_original_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """Read an original checkpoint without executing anything from it: returns (state_dict, meta).
 
-    ``torch.load(weights_only=True)`` with numpy scalars and number dtypes allowed (mmcv's ``meta`` holds them),
-    after checking the archive's declared size. Accepts mmcv's dict with ``state_dict`` (and ``meta``) or a bare
-    state dict; a ``module.`` prefix left by DistributedDataParallel is removed.
+    ``torch.load(weights_only=True)`` with numpy scalars, arrays and number dtypes allowed (mmcv's ``meta`` holds
+    them), after checking the archive's declared size. Accepts mmcv's dict with ``state_dict`` (and ``meta``) or a
+    bare state dict; a ``module.`` prefix left by DistributedDataParallel is removed.
     """
     path = Path(path)
     if not path.is_file():
@@ -143,7 +146,7 @@ def load_original_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.T
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise CheckpointError(
-            f"{path} holds Python objects other than tensors, numbers, strings and numpy scalars "
+            f"{path} holds Python objects other than tensors, numbers, strings and numpy scalars or arrays "
             f"({_unpickler_detail(error)}). They are never unpickled here, since that could run code from the "
             "file; if you trust it, re-save its 'state_dict' alone with torch.save."
         ) from None

@@ -46,7 +46,7 @@ def test_identify_checkpoint_reads_variant_and_class_count(variant):
 def test_convert_checkpoint_writes_a_loadable_folder(original_checkpoint, tmp_path):
     checkpoint = original_checkpoint("dabnet_effb1")
     out = convert_checkpoint(checkpoint, tmp_path / "out", "dabnet_effb1", "cityscapes")
-    assert {p.name for p in out.iterdir()} == {
+    assert {p.name for p in out.iterdir()} >= {  # and the remote code for trust_remote_code=True
         "config.json", "model.safetensors", "preprocessor_config.json", "conversion.json",
     }
     model = DabnetForSemanticSegmentation.from_pretrained(out)
@@ -121,11 +121,22 @@ def test_a_pickle_that_runs_code_is_refused_without_running(tmp_path):
     assert "\x1b" not in message and "\n" not in message and "weights_only=False" not in message
 
 
+def test_numpy_object_arrays_are_refused_without_running_anything(tmp_path):
+    """numpy arrays are allowed in metadata, but not object arrays, whose items would be arbitrary pickles."""
+    path, marker = tmp_path / "evil.pth", tmp_path / "pwned"
+    hostile = np.array([_RunsAShellCommand(marker)], dtype=object)
+    torch.save({"state_dict": original_state_dict("dabnet_effb1"), "meta": {"PALETTE": hostile}}, path)
+    with pytest.raises(CheckpointError, match="holds Python objects other than tensors"):
+        load_original_checkpoint(path)
+    assert not marker.exists()
+
+
 def _mmcv_meta() -> dict:
-    """What mmcv's save_checkpoint and its hooks put in ``meta``: numpy scalars and dtypes among plain values."""
+    """What mmcv's save_checkpoint and its hooks put in ``meta``: numpy scalars, arrays and dtypes among plain
+    values (mmseg makes a random ``PALETTE`` array for a dataset without one)."""
     return {
         "mmseg_version": "0.19.0+5a5b0a1", "mmcv_version": "1.3.16", "iter": np.int64(80000), "epoch": np.int32(7),
-        "CLASSES": ("road", "sidewalk"), "PALETTE": [[128, 64, 128], [244, 35, 232]], "seed": None,
+        "CLASSES": ("road", "sidewalk"), "PALETTE": np.array([[128, 64, 128], [244, 35, 232]]), "seed": None,
         "hook_msgs": {"best_score": np.float64(0.7412), "best_ckpt": "work_dirs/best_mIoU_iter_80000.pth",
                       "flag": np.bool_(True), "eval_dtype": np.dtype("float64"), "mask_dtype": np.dtype("uint8")},
     }
@@ -140,8 +151,9 @@ def _as_if_saved_with_numpy1(path: Path) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
         for name, data in members:
             if name.endswith("data.pkl"):
-                data = data.replace(b"cnumpy._core.multiarray\nscalar\n", b"cnumpy.core.multiarray\nscalar\n")
-                assert b"cnumpy.core.multiarray\nscalar\n" in data
+                for function in (b"scalar", b"_reconstruct"):
+                    data = data.replace(b"cnumpy._core.multiarray\n" + function, b"cnumpy.core.multiarray\n" + function)
+                assert b"numpy._core" not in data
             archive.writestr(name, data)
 
 
@@ -156,6 +168,7 @@ def test_mmcv_meta_with_numpy_scalars_and_dtypes_loads_and_converts(tmp_path, nu
     loaded, meta = load_original_checkpoint(path)
     assert loaded.keys() == state_dict.keys() and all(torch.equal(loaded[k], state_dict[k]) for k in state_dict)
     expected = _mmcv_meta()
+    assert np.array_equal(meta.pop("PALETTE"), expected.pop("PALETTE"))
     assert meta == expected and type(meta["hook_msgs"]["best_score"]) is np.float64
     assert meta["hook_msgs"]["eval_dtype"] == np.dtype("float64") and type(meta["iter"]) is np.int64
     out = convert_checkpoint(path, tmp_path / "out", "dabnet_effb1")
@@ -256,5 +269,5 @@ def test_converted_folders_and_files_get_normal_permissions(original_checkpoint,
     finally:
         os.umask(previous)
     assert out.stat().st_mode & 0o777 == 0o755  # 0o777 & ~umask, not tempfile.mkdtemp's 0700
-    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == dict.fromkeys(
-        ["config.json", "model.safetensors", "preprocessor_config.json", "conversion.json"], 0o644)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()}
+    assert "model.safetensors" in modes and set(modes.values()) == {0o644}  # safetensors alone would make 0600
