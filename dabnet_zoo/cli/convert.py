@@ -20,17 +20,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("checkpoint", help="original checkpoint (.pth): mmcv dict with 'state_dict', or a bare one")
     parser.add_argument("output_dir", help="folder to write config.json + model.safetensors into")
-    parser.add_argument("--variant", required=True, help="zoo name, e.g. dabnet_r18_p2 (see `dabnet-zoo models`)")
-    parser.add_argument("--dataset", default="cityscapes",
-                        help="cityscapes (default), camvid, coco_stuff10k or coco_stuff164k")
+    parser.add_argument("--variant", required=True,
+                        help="zoo name, e.g. dabnet_r18_p2 or dabnet_r18_p2.camvid (see `dabnet-zoo models`)")
+    parser.add_argument("--dataset", default=None,
+                        help="cityscapes (default, unless --variant names one), camvid, coco_stuff10k or "
+                             "coco_stuff164k")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..convert import convert_checkpoint
+    from ..registry import get_weights
 
+    name = get_weights(args.variant, args.dataset).name  # checked before the checkpoint is read
     out = convert_checkpoint(args.checkpoint, args.output_dir, args.variant, args.dataset, overwrite=args.overwrite)
-    print(f"Converted {args.checkpoint} -> {out} ({args.variant}.{args.dataset}). "
+    print(f"Converted {args.checkpoint} -> {out} ({name}). "
           f"Load it with DabnetForSemanticSegmentation.from_pretrained({str(out)!r}).")
     return 0

@@ -98,3 +98,23 @@ def test_a_killed_convert_leaves_the_old_folder_and_the_next_run_removes_its_sta
     assert main(["convert", str(checkpoint), str(out), "--variant", "dabnet_effb1", "--overwrite"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == [checkpoint.name, "out"]
     assert (out / "model.safetensors").is_file() and not (out / "old.txt").exists()
+
+
+def test_variant_may_carry_its_dataset_and_names_are_checked_first(tmp_path, capsys):
+    missing = tmp_path / "never-read.pth"  # names are checked before the checkpoint is opened
+    for variant, dataset, expected in (
+        ("dabnet_effb1.camvid", "cityscapes", "error: Model name 'dabnet_effb1.camvid' names dataset 'camvid' but "
+                                              "dataset='cityscapes' was passed; drop one."),
+        ("dabnet_r18_p3", None, "error: Unknown model 'dabnet_r18_p3'. Known models: dabnet_r18_p1, dabnet_r18_p2"),
+        ("dabnet_effb1", "kitti", "error: Unknown dataset 'kitti'. Known datasets: cityscapes, camvid"),
+    ):
+        argv = ["convert", str(missing), str(tmp_path / "out"), "--variant", variant]
+        assert main(argv + (["--dataset", dataset] if dataset else [])) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(expected) and err.count("\n") == 1, err
+
+
+def test_variant_with_its_dataset_converts(original_checkpoint, tmp_path, capsys):
+    checkpoint = original_checkpoint("dabnet_effb1")
+    assert main(["convert", str(checkpoint), str(tmp_path / "out"), "--variant", "dabnet_effb1.cityscapes"]) == 0
+    assert "(dabnet_effb1.cityscapes)" in capsys.readouterr().out
