@@ -1,7 +1,7 @@
 """Convert the original DABNet checkpoints (mmsegmentation 0.x fork) into ``save_pretrained`` folders.
 
 The original project's checkpoints are the only trained DABNet weights in existence. They are mmcv
-``save_checkpoint`` files: a dict with ``state_dict`` (original key names, spec §7) and ``meta``. Conversion is
+``save_checkpoint`` files: a dict with ``state_dict`` (original key names, docs/architecture.md §5) and ``meta``. Conversion is
 a rename table (our module names keep the original's and timm's where they can) plus checks that every key is
 mapped, nothing is missing and every shape fits, so a wrong or damaged checkpoint stops with a message that says
 what is wrong and, where it can tell, which variant and class count the checkpoint belongs to.
@@ -32,7 +32,7 @@ from .zoo import create_model, create_processor
 
 logger = logging.getLogger(__name__)
 
-# Original key prefix -> ours, first match wins (spec §7, Appendix A/B).
+# Original key prefix -> ours, first match wins (docs/architecture.md §5).
 _KEY_RULES: tuple[tuple[re.Pattern, str], ...] = tuple(
     (re.compile(pattern), replacement)
     for pattern, replacement in (
