@@ -1,4 +1,4 @@
-"""CamVid: 32-class colour labels → the 11-class index maps the original trains on (spec §11.2).
+"""CamVid: 32-class colour labels → the 11-class index maps the original trains on (docs/architecture.md §9.2).
 
 The mapping is the original converter's (``tools/convert_datasets/camvid.py``), kept exactly so our labels
 equal the ones its models were trained and evaluated on:
@@ -49,7 +49,7 @@ CAMVID_LAYOUT = """  ROOT/images/{train,val,test}/<name>.png
   ROOT/annotations/{train,val,test}/<name>_L.png   (CamVid's colour-coded labels)
 (for the Kaggle copy: move train/ -> images/train/ and train_labels/ -> annotations/train/, same for val, test)"""
 
-# The converter's colours are the preset's palette (one table, spec §11.2).
+# The converter's colours are the preset's palette (one table, docs/architecture.md §9.2).
 CAMVID_COLOURS: tuple[tuple[int, int, int], ...] = DATASETS["camvid"].palette
 _IGNORE = DATASETS["camvid"].ignore_index
 
