@@ -1,6 +1,6 @@
 """COCO-Stuff-10k (``.mat``) and COCO-Stuff-164k (``stuffthingmaps``) → 171-class ``*_labelTrainIds.png``.
 
-Both follow mmseg's standard scripts, which the original uses (spec §11.3–11.4). COCO-Stuff numbers 182
+Both follow mmseg's standard scripts, which the original uses (docs/architecture.md §9.3-9.4). COCO-Stuff numbers 182
 classes, but 11 COCO "thing" ids were never used; the table drops them and renumbers the rest in order:
 
 * **10k** (cocostuff-10k-v1.1): ``S`` in ``annotations/<name>.mat`` holds 0 = unlabelled and ids 1..182;
