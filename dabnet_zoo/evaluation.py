@@ -70,7 +70,7 @@ from .registry import ModelRef, resolve_model
 from .results import EVAL_METRICS, EVAL_MODES, EVAL_SCHEMA
 
 DEFAULT_SCALES: tuple[float, ...] = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
-"""The original's ``--aug-test`` ratios (spec §5.3), used by ``mode="ms+flip"``."""
+"""The original's ``--aug-test`` ratios (docs/architecture.md §7.3), used by ``mode="ms+flip"``."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ def export_cityscapes_submission(
 ) -> CityscapesSubmission:
     """Write the Cityscapes test-server submission: one labelId PNG per image, checked, then zipped.
 
-    The original's ``--format-only`` (spec §12.2): predictions at each image's full resolution with the
+    The original's ``--format-only`` (docs/architecture.md §8.2): predictions at each image's full resolution with the
     inference ``mode`` (whole-image by default), trainIds converted to labelIds, saved as
     ``<image name without extension>.png`` in ``out_dir`` (:func:`dabnet_zoo.cityscapes.write_submission_png`).
     Then the set of PNGs is checked against the images (none missing, none extra) and zipped flat.
