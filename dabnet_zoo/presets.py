@@ -15,7 +15,7 @@ from .errors import UnknownModelError, unknown_name_message
 
 Color = tuple[int, int, int]
 
-# ImageNet statistics on the 0-255 scale, as the original's data pipeline normalises (spec §2).
+# ImageNet statistics on the 0-255 scale, as the original's data pipeline normalises (docs/architecture.md §2).
 IMAGENET_MEAN: tuple[float, float, float] = (123.675, 116.28, 103.53)
 IMAGENET_STD: tuple[float, float, float] = (58.395, 57.12, 57.375)
 
@@ -122,7 +122,7 @@ _CITYSCAPES_PALETTE = (
     (0, 0, 142), (0, 0, 70), (0, 60, 100), (0, 80, 100), (0, 0, 230), (119, 11, 32),
 )
 
-# The original's 11 CamVid classes and the colours its converter matches exactly (spec §11.2); the
+# The original's 11 CamVid classes and the colours its converter matches exactly (docs/architecture.md §9.2); the
 # misspelling "Pedestrain" is the original's and kept so class names round-trip with its checkpoints.
 _CAMVID_CLASSES = (
     "Sky", "Building", "Column-Pole", "Road", "Sidewalk", "Tree", "Sign-Symbol", "Fence", "Car", "Pedestrain",
@@ -133,7 +133,7 @@ _CAMVID_PALETTE = (
     (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
 )
 
-# COCO-Stuff: 80 thing classes then 91 stuff classes, with mmseg's standard palette (spec §11.5).
+# COCO-Stuff: 80 thing classes then 91 stuff classes, with mmseg's standard palette (docs/architecture.md §9.3).
 _COCO_STUFF_CLASSES = (
     "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat", "traffic light",
     "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog", "horse", "sheep", "cow",
