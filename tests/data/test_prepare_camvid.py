@@ -15,7 +15,7 @@ from dabnet_zoo.cli import prepare as prepare_cli
 from dabnet_zoo.data.prepare_camvid import camvid_colours_to_index, prepare_camvid
 from dabnet_zoo.errors import DabnetZooError, InputError
 
-# The original converter's table, copied from the spec (§11.2), independent of our code.
+# The original converter's table (docs/architecture.md §9.2), typed here, independent of our code.
 SPEC_COLOURS = {
     (128, 128, 128): 0, (128, 0, 0): 1, (192, 192, 128): 2, (128, 64, 128): 3, (0, 0, 192): 4,
     (128, 128, 0): 5, (192, 128, 128): 6, (64, 64, 128): 7, (64, 0, 128): 8, (64, 64, 0): 9, (0, 128, 192): 10,
