@@ -16,7 +16,7 @@ from dabnet_zoo.data.datasets import CocoStuffDataset
 from dabnet_zoo.data.prepare_coco_stuff import prepare_coco_stuff10k, prepare_coco_stuff164k
 from dabnet_zoo.errors import DabnetZooError, InputError
 
-# Spec §11.3-11.4: the 11 unused thing ids (1-based in the 10k .mat files, 0-based in the 164k PNGs).
+# docs/architecture.md §9.3-9.4: the 11 unused thing ids (1-based in the 10k .mat files, 0-based in the 164k PNGs).
 UNUSED_1_BASED = {12, 26, 29, 30, 45, 66, 68, 69, 71, 83, 91}
 USED_1_BASED = [i for i in range(1, 183) if i not in UNUSED_1_BASED]
 USED_0_BASED = [i - 1 for i in USED_1_BASED]
