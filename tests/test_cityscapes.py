@@ -26,7 +26,7 @@ from dabnet_zoo.presets import DATASETS
 
 pytest.importorskip("cityscapesscripts")
 
-# Spec §12.2: the labelId of each trainId (road 7 … bicycle 33).
+# docs/architecture.md §8.2: the labelId of each trainId (road 7 … bicycle 33).
 SPEC_LABEL_IDS = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
 # Cityscapes labelIds whose class is ignored in evaluation (trainId 255).
 IGNORED_LABEL_IDS = [0, 1, 2, 3, 4, 5, 6, 9, 10, 14, 15, 16, 18, 29, 30]
