@@ -272,7 +272,7 @@ def test_replace_nested_fields():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# The recipe files against the original's recipes (spec §9), written out independently of the generator
+# The recipe files against the original's recipes (docs/architecture.md §6), written out independently of the generator
 # --------------------------------------------------------------------------------------------------------------
 
 # (R or E, dataset) -> the original's values; None = not recorded by the original (CamVid optimiser).
@@ -387,7 +387,7 @@ def test_load_backbone_weights_from_a_timm_file(tmp_path):
 
 def test_load_backbone_weights_from_an_mmcv_resnet18_v1c_checkpoint(tmp_path):
     reference = _reference_resnet()
-    # mmseg ResNetV1c names: stem.0/1 (conv, BN), stem.3/4, stem.6/7; layers as in torchvision (spec §3.1).
+    # mmseg ResNetV1c names: stem.0/1 (conv, BN), stem.3/4, stem.6/7; layers as in torchvision (docs/architecture.md §3.1).
     stem = {"conv1.0.": "stem.0.", "conv1.1.": "stem.1.", "conv1.3.": "stem.3.", "conv1.4.": "stem.4.",
             "conv1.6.": "stem.6.", "bn1.": "stem.7."}
     mmcv = {}
