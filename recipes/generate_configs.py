@@ -60,16 +60,17 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
         header.append(f"Reproduces the original's Cityscapes run of {variant} (training log {LOG_NAMES[variant]}).")
         if not effnet and variant != "dabnet_r18_p2":
             notes.append("The original has no config for this patch size: its run used the P2 Cityscapes config "
-                         "with the SIM patch size changed (spec §1.1); every hyper-parameter is P2's.")
+                         "with the SIM patch size changed (docs/architecture.md §1); every hyper-parameter is P2's.")
     elif dataset == "coco_stuff10k":
         notes.append("8 images per GPU x 4 GPUs: the '4x4' in the original R config's file name is stale "
-                     "(samples_per_gpu=8 wins, spec §9.3).")
+                     "(samples_per_gpu=8 wins, docs/architecture.md §6.4).")
         if variant not in ("dabnet_r18_p2", "dabnet_effb1"):
             notes.append("Not trained by the original (only R-P2 and E were): the R-P2 COCO-Stuff-10k recipe "
                          "with this patch size.")
     elif dataset == "coco_stuff164k":
-        notes.append("The original has this config for R-P2 only, with no log and no result (spec §9.4); "
-                     "the number of GPUs is not recorded: 4, as in every other run (global batch 32).")
+        notes.append("The original has this config for R-P2 only, with no log and no result "
+                     "(docs/architecture.md §6.5); the number of GPUs is not recorded: 4, as in every other run "
+                     "(global batch 32).")
         if effnet:
             notes.append("Not in the original: DABNet-E's COCO-Stuff-10k optimiser (Adam 1e-3, betas 0.5/0.999, "
                          "no warm-up) on the 160k schedule.")
@@ -77,8 +78,9 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
             notes.append("Not in the original: the R-P2 COCO-Stuff-164k recipe with this patch size.")
     elif dataset == "camvid":
         notes += [
-            "The original has no CamVid model config and no log (spec §9.5). From its README: 960x768 crops and "
-            "inference, batch 2 per GPU x 4 GPUs, 10k iterations, trained on train+val, evaluated on test.",
+            "The original has no CamVid model config and no log (docs/architecture.md §6.6). From its README: "
+            "960x768 crops and inference, batch 2 per GPU x 4 GPUs, 10k iterations, trained on train+val, "
+            "evaluated on test.",
             "NOT recorded anywhere, chosen here: the optimiser, learning rate and schedule, which are this "
             "variant's Cityscapes ones (R: SGD 0.025 with 1k warm-up; E: Adam 1e-3, betas 0.5/0.999), poly 0.9 "
             "to 1e-4; ImageNet initialisation (a Cityscapes-pretrained start is not recorded either); "
@@ -87,8 +89,8 @@ def recipe_data(variant: str, dataset: str) -> tuple[dict, str]:
             "960x768).",
         ]
         if VARIANTS[variant].patch_size > 2:
-            notes.append("With patch size > 2 a 960x768 input is not valid for the original network (spec §6); "
-                         "the model zero-pads it internally to the next valid size.")
+            notes.append("With patch size > 2 a 960x768 input is not valid for the original network "
+                         "(docs/architecture.md §4); the model zero-pads it internally to the next valid size.")
     original = ORIGINAL_CONFIGS.get((variant, dataset))
     if original is None and dataset == "cityscapes":
         original = (ORIGINAL_CONFIGS[("dabnet_r18_p2", "cityscapes")] + " (with the SIM patch size changed)")
