@@ -15,9 +15,9 @@ The policy, and why:
 * A folder is replaced by renaming the old one to a hidden *backup* name first, renaming the stage into place and
   only then deleting the backup (if the second rename fails, the backup is renamed back).
 * On any failure, ``KeyboardInterrupt`` included, the stage is removed. A ``SIGKILL`` cannot be caught, so stages
-  and backups carry the writer's process id in their names (``.NAME.stage-PID-TOKEN``, ``.NAME.old-PID-TOKEN``):
-  the next write into the same folder deletes those whose process is gone, and restores a backup whose target
-  is missing (a kill between the two renames).
+  and backups carry the writer's machine and process id in their names (``.NAME.stage-HOST-PID-TOKEN``,
+  ``.NAME.old-HOST-PID-TOKEN``): the next write into the same folder on that machine deletes those whose process
+  is gone, and restores a backup whose target is missing (a kill between the two renames).
 * Files get the permissions of any file the user creates (``0o666 & ~umask``; folders ``0o777 & ~umask``),
   whatever the writing library used (``tempfile`` and safetensors make 0600/0700), so results can be shared.
 * A full disk (``ENOSPC``, however the writing library reports it) becomes one :class:`NoSpaceError` line saying
@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -45,8 +47,12 @@ logger = logging.getLogger(__name__)
 PathLike = str | os.PathLike
 
 _STAGE, _BACKUP = "stage", "old"
-# Hidden names of our own stages and backups: ".<target name>.<kind>-<pid>-<token><target suffix>".
-_HIDDEN = re.compile(rf"^\.(?P<name>.+)\.(?P<kind>{_STAGE}|{_BACKUP})-(?P<pid>\d+)-(?P<token>[0-9a-f]{{8}})")
+# This machine, in the hidden names: a process id says whether a writer is gone only on the machine that ran it
+# (a folder on a network file system is shared by several machines; containers have their own process ids).
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+# Hidden names of our own stages and backups: ".<target name>.<kind>-<host>-<pid>-<token><target suffix>".
+_HIDDEN = re.compile(rf"^\.(?P<name>.+)\.(?P<kind>{_STAGE}|{_BACKUP})-(?P<host>[0-9a-f]{{6}})-(?P<pid>\d+)-"
+                     rf"(?P<token>[0-9a-f]{{8}})")
 # Below this much free space, a write error that does not name its cause is taken to be a full disk.
 _FULL_DISK_FREE_BYTES = 4 * 2**20
 # Messages of libraries that do not raise OSError for a full disk (safetensors' Rust IO errors, torch's C++ writer).
@@ -220,7 +226,7 @@ def _named(path: PathLike) -> Path:
 
 def _hidden_path(target: Path, kind: str) -> Path:
     suffix = target.suffix if kind == _STAGE else ""
-    return target.with_name(f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    return target.with_name(f".{target.name}.{kind}-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
 
 
 def _sweep_once(folder: Path) -> None:
@@ -242,7 +248,7 @@ def _sweep(folder: Path) -> None:
         return
     for entry in entries:
         match = _HIDDEN.match(entry.name)
-        if match is None or _process_alive(int(match["pid"])):
+        if match is None or match["host"] != _HOST or _process_alive(int(match["pid"])):
             continue
         leftover = Path(entry.path)
         target = leftover.with_name(match["name"])

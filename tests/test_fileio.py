@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -141,15 +142,35 @@ def test_sigkill_mid_write_keeps_the_old_file_and_the_next_write_removes_the_sta
     assert _tree(tmp_path) == {"result.json": b"new"}
 
 
-def test_stages_of_live_processes_and_other_hidden_files_are_left_alone(tmp_path):
-    live = tmp_path / f".x.json.stage-{os.getppid()}-0123abcd.json"
-    dead = tmp_path / f".x.json.stage-{_dead_pid()}-0123abcd.json"
-    unrelated = tmp_path / ".x.json.stage-notes"
-    for path in (live, dead, unrelated):
-        path.write_text("?")
-    with publish_dir(tmp_path / "out"):
+def test_stages_of_live_processes_other_machines_and_other_hidden_files_are_left_alone(tmp_path):
+    writer = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys, time
+            from dabnet_zoo.fileio import atomic_file
+            with atomic_file(sys.argv[1]) as temporary:
+                temporary.write_text("in progress")
+                print("ready", flush=True)
+                time.sleep(60)
+            """), str(tmp_path / "x.json")],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        live = [p.name for p in tmp_path.iterdir()]
+        other_host = "0" * 6 if fileio._HOST != "0" * 6 else "1" * 6
+        remote = tmp_path / f".x.json.stage-{other_host}-{_dead_pid()}-0123abcd.json"  # on a shared file system
+        unrelated = tmp_path / ".x.json.stage-notes"
+        for path in (remote, unrelated):
+            path.write_text("?")
+        with publish_dir(tmp_path / "out"):
+            pass
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*live, "out", remote.name, unrelated.name])
+    finally:
+        writer.kill()
+        writer.wait()
+    with publish_dir(tmp_path / "out2"):  # now the writer is gone: its stage goes
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", live.name, unrelated.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", "out2", remote.name, unrelated.name])
 
 
 # ----------------------------------------------------------------------------------------------------------------
