@@ -3,8 +3,9 @@
 The model predicts the 19 Cityscapes *trainIds*; the official tools and the test server read *labelIds* (road is
 7, not 0). Both conversions come from ``cityscapesscripts.helpers.labels``, the table the official evaluation
 uses, so they cannot drift from it. The submission follows what the original writes with ``--format-only``
-(docs/architecture.md §8.2): one 8-bit palette PNG of labelIds per test image, named ``<image basename without extension>.png``
-(``berlin_000000_000019_leftImg8bit.png``), all in one folder, then zipped flat.
+(docs/architecture.md §8.2): one 8-bit palette PNG of labelIds per test image, named
+``<image basename without extension>.png`` (``berlin_000000_000019_leftImg8bit.png``), all in one folder, then
+zipped flat.
 
 Every file is written with :func:`dabnet_zoo.fileio.atomic_file`, so an interrupted export never leaves a
 half-written PNG or zip; existing files are never replaced unless ``overwrite=True``.
