@@ -1,8 +1,8 @@
 """Convert the original DABNet checkpoints (mmsegmentation 0.x fork) into ``save_pretrained`` folders.
 
 The original project's checkpoints are the only trained DABNet weights in existence. They are mmcv
-``save_checkpoint`` files: a dict with ``state_dict`` (original key names, docs/architecture.md §5) and ``meta``. Conversion is
-a rename table (our module names keep the original's and timm's where they can) plus checks that every key is
+``save_checkpoint`` files: a dict with ``state_dict`` (original key names, docs/architecture.md §5) and
+``meta``. Conversion is a rename table (our module names keep the original's and timm's where they can) plus checks that every key is
 mapped, nothing is missing and every shape fits, so a wrong or damaged checkpoint stops with a message that says
 what is wrong and, where it can tell, which variant and class count the checkpoint belongs to.
 """
