@@ -1,4 +1,5 @@
-"""Cityscapes: polygon annotations → ``*_gtFine_labelTrainIds.png`` (19 classes, 255 ignore), docs/architecture.md §9.1.
+"""Cityscapes: polygon annotations → ``*_gtFine_labelTrainIds.png`` (19 classes, 255 ignore; see
+docs/architecture.md §9.1).
 
 This is what the original's ``tools/convert_datasets/cityscapes.py`` (mmseg's standard script) does: every
 ``gtFine/<split>/<city>/*_gtFine_polygons.json`` is drawn with cityscapesscripts' ``json2labelImg(...,
