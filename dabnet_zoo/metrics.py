@@ -1,7 +1,7 @@
 """Streaming semantic-segmentation metrics on a confusion matrix: mIoU, per-class IoU, aAcc, mAcc.
 
-The numbers are the original's (mmseg 0.x, ``pre_eval`` path, docs/architecture.md §8.1), computed from one ``C × C`` confusion
-matrix of pixel counts (rows: ground truth, columns: prediction) summed over the dataset:
+The numbers are the original's (mmseg 0.x, ``pre_eval`` path, docs/architecture.md §8.1), computed from one
+``C × C`` confusion matrix of pixel counts (rows: ground truth, columns: prediction) summed over the dataset:
 
 * per-class IoU = ``I / (P + L − I)`` and accuracy = ``I / L``, where ``I`` is the diagonal, ``P`` the column sums
   (prediction area) and ``L`` the row sums (label area); a class whose denominator is 0 gets NaN;
