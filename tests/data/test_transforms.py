@@ -1,4 +1,5 @@
-"""Properties of the augmentation pipeline (docs/architecture.md §6.2): values, sizes, padding, class-ratio rule, flips, colour."""
+"""Properties of the augmentation pipeline (docs/architecture.md §6.2): values, sizes, padding, class-ratio rule,
+flips, colour."""
 
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ def test_keep_ratio_size_follows_mmcv(size) -> None:
 
 
 def test_random_resize_scales_camvid_frames_by_the_ratio() -> None:
-    # docs/architecture.md §6.2, §6.6: with img_scale 960x768, a 960x720 frame becomes 960r x 720r, r in [0.5, 2.0). Same shapes,
-    # 8 times smaller: scale 120x96, frame 120x90.
+    # docs/architecture.md §6.2, §6.6: with img_scale 960x768, a 960x720 frame becomes 960r x 720r, r in
+    # [0.5, 2.0). Same shapes, 8 times smaller: scale 120x96, frame 120x90.
     image, label = _random_pair(0, 90, 120)
     ratios = []
     for seed in range(30):
