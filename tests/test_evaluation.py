@@ -126,7 +126,8 @@ class ListDataset(Dataset):
 
 
 def scores(confusion: np.ndarray) -> dict:
-    """mIoU, mAcc, aAcc and per-class values from a confusion matrix, by the original's definition (docs/architecture.md §8.1)."""
+    """mIoU, mAcc, aAcc and per-class values from a confusion matrix, by the original's definition
+    (docs/architecture.md §8.1)."""
     intersection = np.diag(confusion).astype(np.float64)
     label_area, prediction_area = confusion.sum(1), confusion.sum(0)
     with np.errstate(divide="ignore", invalid="ignore"):
