@@ -311,7 +311,8 @@ def test_post_process_two_resize_protocol():
     processor = DabnetImageProcessor(size=(24, 40), keep_ratio=False)
     logits = torch.randn(1, 5, 3, 5)
     maps = processor.post_process_semantic_segmentation(logits, target_sizes=[(17, 23)])
-    # docs/architecture.md §7.2: logits -> network-input size -> original size, bilinear without corner alignment, argmax
+    # docs/architecture.md §7.2: logits -> network-input size -> original size, bilinear without corner
+    # alignment, argmax
     step = F.interpolate(logits, size=(24, 40), mode="bilinear", align_corners=False)
     expected = F.interpolate(step, size=(17, 23), mode="bilinear", align_corners=False).argmax(1)[0]
     assert maps[0].dtype == torch.int64 and maps[0].shape == (17, 23)
