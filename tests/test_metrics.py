@@ -34,7 +34,8 @@ def one_thread():
 
 
 # --------------------------------------------------------------------------------------------------------------
-# An independent reference: the original's per-image histograms (mmseg 0.x pre_eval path, docs/architecture.md §8.1), literally.
+# An independent reference: the original's per-image histograms (mmseg 0.x pre_eval path, docs/architecture.md
+# §8.1), literally.
 # --------------------------------------------------------------------------------------------------------------
 
 
