@@ -387,7 +387,8 @@ def test_load_backbone_weights_from_a_timm_file(tmp_path):
 
 def test_load_backbone_weights_from_an_mmcv_resnet18_v1c_checkpoint(tmp_path):
     reference = _reference_resnet()
-    # mmseg ResNetV1c names: stem.0/1 (conv, BN), stem.3/4, stem.6/7; layers as in torchvision (docs/architecture.md §3.1).
+    # mmseg ResNetV1c names: stem.0/1 (conv, BN), stem.3/4, stem.6/7; layers as in torchvision
+    # (docs/architecture.md §3.1).
     stem = {"conv1.0.": "stem.0.", "conv1.1.": "stem.1.", "conv1.3.": "stem.3.", "conv1.4.": "stem.4.",
             "conv1.6.": "stem.6.", "bn1.": "stem.7."}
     mmcv = {}
