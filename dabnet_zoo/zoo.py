@@ -99,7 +99,8 @@ def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
     """The image processor that reproduces the original's test pipeline for a dataset preset.
 
     Cityscapes: 1024x2048 keeping the ratio; CamVid: exactly 768x960; COCO-Stuff: exactly 640x640
-    (docs/architecture.md §7.1); ImageNet mean/std on the 0-255 scale; COCO-Stuff-10k label maps with ``reduce_zero_label``.
+    (docs/architecture.md §7.1); ImageNet mean/std on the 0-255 scale; COCO-Stuff-10k label maps with
+    ``reduce_zero_label``.
 
     Args:
         dataset: ``cityscapes``, ``camvid``, ``coco_stuff10k`` or ``coco_stuff164k``; an unknown name raises
