@@ -32,7 +32,7 @@ def _colour_label(rng: np.random.Generator, height: int = 18, width: int = 24) -
 
 
 def _reference(rgb: np.ndarray) -> np.ndarray:
-    """The original's per-pixel loop, as the spec describes it."""
+    """The original's per-pixel loop, as docs/architecture.md §9.2 describes it."""
     out = np.full(rgb.shape[:2], 255, np.uint8)
     for i in range(rgb.shape[0]):
         for j in range(rgb.shape[1]):
