@@ -106,7 +106,7 @@ def random_dataset(seed, num_labels, sizes, reduce_zero_label=False, absent=(), 
 
 
 # --------------------------------------------------------------------------------------------------------------
-# Published numbers and the spec's definition
+# Published numbers and the original's definition (docs/architecture.md §8.1)
 # --------------------------------------------------------------------------------------------------------------
 
 
