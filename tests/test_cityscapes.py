@@ -27,19 +27,19 @@ from dabnet_zoo.presets import DATASETS
 pytest.importorskip("cityscapesscripts")
 
 # docs/architecture.md §8.2: the labelId of each trainId (road 7 … bicycle 33).
-SPEC_LABEL_IDS = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
+ORIGINAL_LABEL_IDS = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
 # Cityscapes labelIds whose class is ignored in evaluation (trainId 255).
 IGNORED_LABEL_IDS = [0, 1, 2, 3, 4, 5, 6, 9, 10, 14, 15, 16, 18, 29, 30]
 
 
-def test_train_id_to_label_id_table_matches_the_spec():
+def test_train_id_to_label_id_table_matches_the_original():
     train_ids = np.arange(19, dtype=np.uint8).reshape(1, 19)
-    assert train_ids_to_label_ids(train_ids).tolist() == [SPEC_LABEL_IDS]
+    assert train_ids_to_label_ids(train_ids).tolist() == [ORIGINAL_LABEL_IDS]
     assert train_ids_to_label_ids(np.array([[255]])).tolist() == [[0]]  # "unlabeled", as the original writes it
 
 
 def test_label_ids_to_train_ids():
-    assert label_ids_to_train_ids(np.array([SPEC_LABEL_IDS])).tolist() == [list(range(19))]
+    assert label_ids_to_train_ids(np.array([ORIGINAL_LABEL_IDS])).tolist() == [list(range(19))]
     assert label_ids_to_train_ids(np.array([IGNORED_LABEL_IDS])).tolist() == [[255] * len(IGNORED_LABEL_IDS)]
 
 
