@@ -243,7 +243,8 @@ def _sweep(folder: Path) -> None:
     output, so it is renamed back rather than deleted.
     """
     try:
-        entries = [entry for entry in os.scandir(folder) if entry.name.startswith(".")]
+        with os.scandir(folder) as listing:
+            entries = [entry for entry in listing if entry.name.startswith(".")]
     except OSError:
         return
     for entry in entries:
