@@ -349,7 +349,8 @@ def test_enospc_in_write_atomic_is_one_line_and_leaves_the_old_file(tmp_path, mo
         OSError(errno.ENOSPC, "No space left on device"),
         OSError(errno.EDQUOT, "Disk quota exceeded"),
         # how safetensors (Rust) reports it from save_pretrained
-        Exception('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'),
+        Exception('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                  'message: "No space left on device" })'),
     ],
 )
 def test_full_disk_errors_of_any_writer_become_no_space_error(tmp_path, error):
