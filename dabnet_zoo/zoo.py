@@ -159,8 +159,9 @@ def load_model(
     except OSError as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         if ref.source == "hub":
-            raise WeightsDownloadError(f"Cannot load {ref.location} from the Hub: {first_line} (a local folder "
-                                       "must exist; a repo id needs the network or the local cache).") from None
+            raise WeightsDownloadError(f"Cannot load {ref.location} from the Hub: {first_line} Check the repo id "
+                                       "and the network (offline, only the local cache is used), or pass an "
+                                       "existing local folder.") from None
         raise CheckpointError(f"Cannot load {ref.location}: {first_line}") from None
     except SafetensorError as error:
         raise CheckpointError(f"The weights of {ref.location} are damaged ({error}); convert or download them "
