@@ -52,7 +52,7 @@ def benchmark(**changes) -> dict:
         "batch_size": 1, "height": 1024, "width": 2048, "includes_resize_argmax": True, "warmup": 50,
         "iterations": 500, "latency_ms": {"median": 4.0, "p90": 4.3, "mean": 4.15}, "fps": 250.0,
         "environment": {"torch": "2.14.1", "tensorrt": "11.4"}, "command": "dabnet-zoo benchmark dabnet_r18_p2",
-        "date": "2026-11-24T10:00:00Z",
+        "date": "2026-11-24T10:00:00Z", "accuracy": None,
     }
     data.update(changes)
     return data
@@ -120,7 +120,7 @@ def test_every_problem_is_listed_at_once():
     [
         ({"schema": EVAL_SCHEMA}, "unknown schema"),
         ({"backend": "tvm"}, "backend='tvm' is not one of"),
-        ({"precision": "int8"}, "precision='int8'"),
+        ({"precision": "int4"}, "precision='int4'"),
         ({"device": "mps"}, "device='mps'"),
         ({"includes_resize_argmax": 1}, "is not true or false"),
         ({"latency_ms": {"median": 4.0, "p90": 3.0, "mean": 4.0}}, "p90 .3.0. is below the median"),
