@@ -128,3 +128,19 @@ def test_size_overrides_the_saved_processor(tmp_path, model_dir, monkeypatch):
                           "--size", "64x96", "--device", "cpu", "--no-progress"])
     assert code == 0 and used == {"size": {"height": 64, "width": 96}, "keep_ratio": False}
     assert Image.open(tmp_path / "o" / "labels" / "a.png").size == (30, 20)
+
+
+def test_incomplete_weights_are_refused_not_segmented_into_zeros(tmp_path, model_dir, capsys):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    partial = tmp_path / "partial"
+    shutil.copytree(model_dir, partial)
+    tensors = load_file(partial / "model.safetensors")
+    save_file({k: v for k, v in tensors.items() if not k.startswith("decode_head.")}, partial / "model.safetensors",
+              metadata={"format": "pt"})
+    image((8, 8, 3)).save(tmp_path / "a.png")
+    code = cli_main.main(["predict", str(partial), str(tmp_path / "a.png"), "--out", str(tmp_path / "o")])
+    assert code == 2 and "tensor(s) the model needs: decode_head." in one_error_line(capsys.readouterr().err)
+    assert not (tmp_path / "o").exists()
