@@ -88,8 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def resolve_recipe(args: argparse.Namespace):
     """The recipe file with the flags that change it applied (what is recorded in config.yaml)."""
-    from dabnet_zoo.training import DEFAULT_BACKBONE_WEIGHTS, RESOLVED_CONFIG_FILE, load_recipe
     from dabnet_zoo.registry import VARIANTS
+    from dabnet_zoo.training import DEFAULT_BACKBONE_WEIGHTS, RESOLVED_CONFIG_FILE, load_recipe
 
     config_path = Path(args.config) if args.config else Path(args.output_dir) / RESOLVED_CONFIG_FILE
     recipe = load_recipe(config_path)

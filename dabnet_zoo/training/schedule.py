@@ -17,7 +17,6 @@ from ..errors import RecipeError
 from .recipe import OptimizerConfig, ScheduleConfig
 
 
-
 def poly_lr(iteration: int, base_lr: float, max_iters: int, power: float = 0.9, min_lr: float = 1e-4,
             warmup_iters: int = 0, warmup_ratio: float = 0.1) -> float:
     """The learning rate of 0-based iteration ``iteration`` under the original's policy.

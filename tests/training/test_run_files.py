@@ -27,8 +27,8 @@ def write_log(path, lines: list[str]) -> TrainLog:
 
 
 def test_a_log_line_cut_by_a_kill_is_dropped_with_a_warning(tmp_path, caplog):
-    log = write_log(tmp_path / "train_log.jsonl",
-                    [json.dumps({"iteration": i, "loss": 1.0 / i}) + "\n" for i in (1, 2, 3)] + ['{"iteration": 4, "lo'])
+    lines = [json.dumps({"iteration": i, "loss": 1.0 / i}) + "\n" for i in (1, 2, 3)]
+    log = write_log(tmp_path / "train_log.jsonl", [*lines, '{"iteration": 4, "lo'])
     with caplog.at_level(logging.WARNING):
         assert [r["iteration"] for r in log.read()] == [1, 2, 3]
     assert "Dropping its last line" in caplog.text
