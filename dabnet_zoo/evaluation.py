@@ -11,11 +11,12 @@ normalised; the label keeps its own size) or as a uint8 (3, H, W) image, which i
 model's ``config.image_mean``/``image_std`` at its own size. The label is an (H, W) class-index map.
 
 Inference modes (``mode=``); every mode ends with a bilinear resize (``align_corners=False``) of the scores to
-the label's size, a softmax over the classes and an argmax (the first maximum wins), as the original does:
+the label's size and an argmax (the first maximum wins), as the original does:
 
-* ``"whole"`` (default, the original protocol, spec §5.3): one forward pass on the whole test-size image; the
-  1/8 logits are resized bilinearly to the network input size, then to the label size. The only mode used for
-  reported numbers.
+* ``"whole"`` (default, the original protocol, see docs/architecture.md): one forward pass on the whole
+  test-size image; the 1/8 logits are resized bilinearly to the network input size, then to the label size, and
+  the argmax taken, by :func:`dabnet_zoo.image_processing_dabnet.logits_to_label_map`, the post-processing the
+  image processor and ``predict`` use too (in bounded memory). The only mode used for reported numbers.
 * ``"slide"``: mmseg's sliding window on the network input. Windows of ``crop_size`` every ``stride`` pixels
   (the last row and column of windows are moved back inside the image, and an image smaller than the crop is
   one window); each window's logits are resized to the window and summed into the image, and every pixel is
@@ -51,7 +52,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from .cityscapes import (
@@ -62,8 +62,9 @@ from .cityscapes import (
     zip_submission,
 )
 from .data.datasets import read_image
-from .data.transforms import TestTransform, normalize
+from .data.transforms import TestTransform
 from .errors import DabnetZooError, InputError, OutputExistsError
+from .image_processing_dabnet import logits_to_label_map, normalize_image, resize_logits
 from .metrics import ConfusionMatrixMeter, format_table
 from .presets import IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
 from .registry import ModelRef, resolve_model
@@ -121,9 +122,7 @@ def _protocol(mode: str, scales: Sequence[float], flip: bool, crop_size: Any, st
 
 
 def _resize(scores: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    if tuple(scores.shape[-2:]) == tuple(size):
-        return scores
-    return F.interpolate(scores, size=tuple(size), mode="bilinear", align_corners=False)
+    return scores if tuple(scores.shape[-2:]) == tuple(size) else resize_logits(scores, size)
 
 
 class _Runner:
@@ -166,15 +165,18 @@ class _Runner:
                 predictions[i] = prediction
         return predictions
 
-    def encode_decode(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """float32 logits resized to the input size (the decode head only; auxiliary heads are not run)."""
+    def logits(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The decode head's float32 logits at 1/8 of the input (auxiliary heads are not run)."""
         if self.autocast is not None:
             with self.autocast():
                 output = self.model(pixel_values)
         else:
             output = self.model(pixel_values)
-        logits = output.logits if hasattr(output, "logits") else output[0]
-        return _resize(logits.float(), pixel_values.shape[-2:])
+        return (output.logits if hasattr(output, "logits") else output[0]).float()
+
+    def encode_decode(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """float32 logits resized to the input size (mmseg's ``encode_decode``)."""
+        return _resize(self.logits(pixel_values), pixel_values.shape[-2:])
 
     def slide(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """mmseg's ``slide_inference`` without the final rescale: logits averaged over overlapping windows."""
@@ -195,11 +197,9 @@ class _Runner:
         mode = self.protocol.mode
         if mode == "ms+flip":
             return [self._multi_scale(pixel_values[i : i + 1], size) for i, size in enumerate(output_sizes)]
-        scores = self.encode_decode(pixel_values) if mode == "whole" else self.slide(pixel_values)
-        return [
-            torch.softmax(_resize(scores[i : i + 1], size), dim=1).argmax(dim=1)[0]
-            for i, size in enumerate(output_sizes)
-        ]
+        scores = self.logits(pixel_values) if mode == "whole" else self.slide(pixel_values)
+        input_size = tuple(pixel_values.shape[-2:])
+        return [logits_to_label_map(scores[i], input_size, size) for i, size in enumerate(output_sizes)]
 
     def _multi_scale(self, image: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
         height, width = image.shape[-2:]
@@ -366,7 +366,7 @@ def _prepare_image(image: Any, model: torch.nn.Module, index_name: str) -> torch
     if image.dtype == torch.uint8:
         mean = getattr(model.config, "image_mean", None) or IMAGENET_MEAN
         std = getattr(model.config, "image_std", None) or IMAGENET_STD
-        return normalize(image, mean, std)
+        return torch.from_numpy(normalize_image(image.permute(1, 2, 0).numpy(), mean, std))
     if not image.is_floating_point():
         raise InputError(
             f"{index_name}: the image has dtype {image.dtype}; expected uint8 pixels or normalised float "

@@ -1,20 +1,31 @@
-"""DABNet image processor: images in, normalised network inputs out; logits back to label maps.
+"""DABNet image processor, and the original's test protocol: one implementation of each step.
 
-It reproduces the original's test pipeline (reference spec §5.3, §9.2-§9.6): resize the 8-bit RGB image to
-the dataset's test size (keeping the aspect ratio the way mmseg does where the original keeps it), normalise
-with the ImageNet mean/std on the 0-255 scale, run the network, resize the logits bilinearly to the network
-input size and then to the original image size, take the argmax.
+The steps, each a function here, in the order the original's ``tools/test.py`` applies them (mmseg 0.19 with
+mmcv 1.4; see docs/architecture.md):
 
-It is written on transformers' ``BaseImageProcessor`` with PIL and NumPy only: the torchvision backend of
-transformers v5 needs a torchvision build that does not load next to every torch build (ecosystem notes
-§0.1), and a segmentation test protocol needs its own resize rule anyway. This module imports nothing from
-the rest of the package, so it can travel to the Hub as remote code beside the configuration and the model;
-that is why its defaults (Cityscapes: 1024x2048, keep ratio) are plain constructor arguments here and the
-per-dataset presets are applied elsewhere (``dabnet_zoo.create_processor``).
+1. :func:`read_image`: decode a file with OpenCV (``cv2.imdecode``, ``IMREAD_COLOR``), as mmcv does;
+2. :func:`get_resize_output_size`: the test size (mmcv's ``rescale_size`` when the ratio is kept);
+3. :func:`resize_image`: OpenCV bilinear (``cv2.INTER_LINEAR``, no antialiasing) on the *uint8* image;
+4. :func:`normalize_image`: ``(x - mean) / std`` in float32, channels first;
+5. :func:`logits_to_label_map`: the 1/8 logits resized bilinearly (``align_corners=False``) to the network
+   input size, then to the original image size, then the argmax over classes (first maximum wins); computed
+   in groups of classes so that memory stays bounded for large photos, with exactly the result of the
+   one-shot computation. :func:`resize_logits` is its resize, shared with the ONNX export's graph.
+
+Label maps (for training with transformers' Trainer) use :func:`reduce_labels` (mmseg's ``reduce_zero_label``)
+and :func:`resize_labels` (OpenCV's nearest-neighbour rule). :class:`DabnetImageProcessor` chains the steps;
+``dabnet_zoo.data.TestTransform``, ``dabnet_zoo.evaluation``, ``dabnet_zoo.predict`` and ``dabnet_zoo.export``
+call the same functions, so the processor, ``predict`` and the evaluation give identical pixels for one image.
+
+This module imports nothing from the rest of the package, so it can travel to the Hub as remote code beside the
+configuration and the model; that is why its defaults are plain constructor arguments here and the dataset
+presets are applied elsewhere (``dabnet_zoo.create_processor``). OpenCV (``opencv-python-headless``) is needed
+for the resize and for reading files, as in the original.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -23,93 +34,151 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from transformers.image_processing_utils import BaseImageProcessor, BatchFeature
+from transformers.image_transforms import get_size_with_aspect_ratio
 from transformers.processing_utils import ImagesKwargs
+
+try:  # the functions that need OpenCV say how to install it (transformers' import check skips try blocks)
+    import cv2
+except ImportError:
+    cv2 = None
+
+try:  # transformers >= 5.x: the output type of return_segmentation_scores=True
+    from transformers.image_processing_outputs import SemanticSegmentationPostProcessorOutput
+except ImportError:
+
+    class SemanticSegmentationPostProcessorOutput(BatchFeature):
+        """``segmentation`` (height, width) class indices and ``segmentation_scores`` (classes, height, width)."""
+
 
 ImageLike = Union[Image.Image, np.ndarray, torch.Tensor]
 
-# The original's ImageNet statistics on the 0-255 scale (spec §2); duplicated from presets.py on purpose
-# (see the module docstring).
+# The original's ImageNet statistics on the 0-255 scale; duplicated from presets.py on purpose (see the module
+# docstring).
 _IMAGENET_MEAN = (123.675, 116.28, 103.53)
 _IMAGENET_STD = (58.395, 57.12, 57.375)
 _CITYSCAPES_TEST_SIZE = {"height": 1024, "width": 2048}
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 _CHANNEL_COUNTS = (1, 3, 4)
 # The constructor arguments, which preprocess() also takes as per-call overrides.
-_SETTINGS = ("do_resize", "size", "keep_ratio", "resample", "do_normalize", "image_mean", "image_std",
-             "do_reduce_labels", "ignore_index")
+_SETTINGS = ("do_resize", "size", "keep_ratio", "resample", "do_rescale", "rescale_factor", "do_normalize",
+             "image_mean", "image_std", "do_convert_rgb", "pad_size", "do_reduce_labels", "ignore_index")
 # Float images are taken to be on the 0-1 scale (torchvision's and transformers' convention); this much
 # overshoot from earlier arithmetic is clipped instead of rejected.
 _FLOAT_TOLERANCE = 1e-3
+# PIL resampling codes (what transformers stores as ``resample``) -> OpenCV interpolation flags.
+_CV2_INTERPOLATION = {
+    Image.Resampling.NEAREST: "INTER_NEAREST",
+    Image.Resampling.BILINEAR: "INTER_LINEAR",
+    Image.Resampling.BICUBIC: "INTER_CUBIC",
+    Image.Resampling.LANCZOS: "INTER_LANCZOS4",
+    Image.Resampling.BOX: "INTER_AREA",
+}
+# Post-processing resizes at most this many bytes of scores at a time (per group of classes).
+_POSTPROCESS_CHUNK_BYTES = 256 * 2**20
 
 
 class DabnetImageProcessorKwargs(ImagesKwargs, total=False):
     """Keyword arguments of :class:`DabnetImageProcessor` beyond transformers' common image kwargs.
 
-    keep_ratio (`bool`): whether the resize keeps the aspect ratio (mmseg's ``keep_ratio``).
+    keep_ratio (`bool`): whether a ``{"height", "width"}`` resize keeps the aspect ratio (mmseg's ``keep_ratio``).
     do_reduce_labels (`bool`): whether label maps are read with mmseg's ``reduce_zero_label``.
+    reduce_labels (`bool`): older name of ``do_reduce_labels`` (as in transformers' segmentation processors).
     ignore_index (`int`): label value for ignored pixels, also the padding value of ``labels``.
     """
 
     keep_ratio: bool
     do_reduce_labels: bool
+    reduce_labels: bool
     ignore_index: int
 
 
-def get_resize_output_size(
-    height: int, width: int, size: dict[str, int] | Sequence[int], keep_ratio: bool
-) -> tuple[int, int]:
-    """The (height, width) an image of ``height`` x ``width`` is resized to by the original's test pipeline.
+# --------------------------------------------------------------------------------------------------------------
+# The test protocol, step by step
+# --------------------------------------------------------------------------------------------------------------
 
-    With ``keep_ratio`` this is mmcv's ``rescale_size``: the scale factor is
-    ``min(long_target / long_side, short_target / short_side)``, so the image fits inside the target whatever
-    its orientation, and each side becomes ``int(side * factor + 0.5)``. Without it, the target itself.
 
-    Args:
-        height, width: the image size.
-        size: the target, ``{"height": h, "width": w}`` or ``(h, w)``.
-        keep_ratio: whether to keep the aspect ratio.
+def _opencv() -> Any:
+    if cv2 is None:
+        raise ImportError("DABNet's test protocol resizes and reads images with OpenCV, as the original does; "
+                          "install it with `pip install opencv-python-headless`.")
+    return cv2
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """An image file as (height, width, 3) uint8 RGB, decoded exactly as the original reads its images.
+
+    mmcv decodes with ``cv2.imdecode(..., cv2.IMREAD_COLOR)``; so does this function. Consequences, all as in
+    the original: grey images are replicated to three channels; alpha is dropped; 16-bit images keep their high
+    byte (``v >> 8``); the EXIF orientation of JPEG, PNG, WebP and TIFF files is applied, so phone photos come
+    out upright.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file is not an image OpenCV can decode (the message names the file).
     """
-    target_height, target_width = _size_tuple(size)
-    if not keep_ratio:
-        return target_height, target_width
-    long_factor = max(target_height, target_width) / max(height, width)
-    short_factor = min(target_height, target_width) / min(height, width)
-    factor = min(long_factor, short_factor)
-    # max(1, ...) only guards extreme aspect ratios, where the original would produce an empty image.
-    return max(1, int(height * factor + 0.5)), max(1, int(width * factor + 0.5))
+    data = np.fromfile(os.fspath(path), dtype=np.uint8)  # not cv2.imread: it cannot open every path on Windows
+    image = _opencv().imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"Cannot decode {os.fspath(path)!r} as an image (empty, damaged or of an unsupported "
+                         "format); OpenCV reads PNG, JPEG, BMP, TIFF, WebP, PPM/PGM and GIF.")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def to_rgb_uint8(image: ImageLike) -> np.ndarray:
-    """Convert one image to an (height, width, 3) uint8 RGB array, the form the original reads images in.
+def to_rgb_uint8(image: ImageLike, input_data_format: str | None = None, do_convert_rgb: bool = True) -> np.ndarray:
+    """Convert one in-memory image to an (height, width, 3) uint8 RGB array, the form the original works on.
 
     Accepted: PIL images of any common mode (grayscale, palette, RGBA, CMYK, 16-bit "I;16"/"I", ...);
     NumPy arrays (height, width), (height, width, C) or (C, height, width) with C in 1, 3, 4; torch tensors
     (C, height, width) (torchvision's layout), (height, width, C) or (height, width). Gray is replicated to
     three channels; alpha is dropped, as OpenCV's ``imread`` does in the original. Values: uint8 as they
-    are; uint16 scaled to 8 bit (``round(v / 257)``, so 65535 -> 255); floats must lie in [0, 1] and are
-    scaled by 255; other integer types must already lie in 0-255.
+    are; uint16 reduced to 8 bit as OpenCV does when it reads 16-bit files (``v >> 8``); floats must lie in
+    [0, 1] and are scaled by 255; other integer types must already lie in 0-255.
+
+    Args:
+        image: the image.
+        input_data_format: ``"channels_first"`` or ``"channels_last"`` for 3-D arrays and tensors whose layout
+            cannot be guessed (e.g. 3x3 images); default: guessed from the shape.
+        do_convert_rgb: convert grey, palette, alpha and other modes to RGB; when False the image must already
+            have exactly three channels.
 
     Raises:
         TypeError: for anything that is not an image (a path, a list, None ...).
         ValueError: for an empty image, an unsupported shape or values outside the documented ranges.
     """
+    layout = None if input_data_format is None else str(getattr(input_data_format, "value", input_data_format))
+    if layout not in (None, "channels_first", "channels_last"):
+        raise ValueError(f"input_data_format must be 'channels_first' or 'channels_last', got {input_data_format!r}.")
     if isinstance(image, Image.Image):
+        if not do_convert_rgb and image.mode != "RGB":
+            raise ValueError(f"The image has mode {image.mode!r} and do_convert_rgb=False; pass do_convert_rgb=True.")
         return _pil_to_rgb(image)
     if isinstance(image, torch.Tensor):
         tensor = image.detach().cpu()
         if tensor.is_floating_point():
             tensor = tensor.float()  # bfloat16/float16 have no (or a lossy) NumPy counterpart
-        if tensor.ndim == 3 and tensor.shape[0] in _CHANNEL_COUNTS:
-            tensor = tensor.permute(1, 2, 0)
-        return _array_to_rgb(tensor.numpy())
-    if isinstance(image, np.ndarray):
-        if image.ndim == 3 and image.shape[-1] not in _CHANNEL_COUNTS and image.shape[0] in _CHANNEL_COUNTS:
-            image = np.moveaxis(image, 0, -1)
-        return _array_to_rgb(image)
-    raise TypeError(
-        f"Expected an image (PIL.Image.Image, numpy array or torch tensor), got {type(image).__name__}. "
-        "Open image files first, e.g. PIL.Image.open(path)."
-    )
+        array, channels_first_default = tensor.numpy(), True
+    elif isinstance(image, np.ndarray):
+        array, channels_first_default = image, False
+    else:
+        raise TypeError(
+            f"Expected an image (PIL.Image.Image, numpy array or torch tensor), got {type(image).__name__}. "
+            "Read image files first, e.g. dabnet_zoo.image_processing_dabnet.read_image(path)."
+        )
+    if array.ndim == 3:
+        if layout is None:
+            # torch tensors are channels first (torchvision's layout), arrays channels last, unless the shape says
+            # otherwise
+            first = array.shape[0] in _CHANNEL_COUNTS and (channels_first_default or array.shape[-1] not in
+                                                           _CHANNEL_COUNTS)
+        else:
+            first = layout == "channels_first"
+        if first:
+            array = np.moveaxis(array, 0, -1)
+    rgb = _array_to_rgb(array)
+    if not do_convert_rgb and not (array.ndim == 3 and array.shape[-1] == 3):
+        raise ValueError(f"The image has shape {tuple(array.shape)} and do_convert_rgb=False; pass do_convert_rgb=True "
+                         "to convert grey and alpha images to RGB.")
+    return rgb
 
 
 def _pil_to_rgb(image: Image.Image) -> np.ndarray:
@@ -162,13 +231,555 @@ def _to_uint8(array: np.ndarray, sixteen_bit: bool) -> np.ndarray:
     if not np.issubdtype(array.dtype, np.integer):
         raise ValueError(f"Unsupported image dtype {array.dtype}; use uint8, uint16 or float in [0, 1].")
     if sixteen_bit:
-        return np.round(np.clip(array, 0, 65535) / 257.0).astype(np.uint8)
+        return (np.clip(array, 0, 65535).astype(np.uint16) >> 8).astype(np.uint8)  # OpenCV's IMREAD_COLOR rule
     if array.min() < 0 or array.max() > 255:
         raise ValueError(
             f"Integer images of dtype {array.dtype} must hold 8-bit values 0-255, got [{array.min()}, {array.max()}]. "
             "Pass 16-bit images as uint16 so that they are scaled."
         )
     return array.astype(np.uint8)
+
+
+def get_resize_output_size(
+    height: int, width: int, size: dict[str, int] | Sequence[int], keep_ratio: bool = False
+) -> tuple[int, int]:
+    """The (height, width) an image of ``height`` x ``width`` is resized to.
+
+    * ``{"height": h, "width": w}`` (or ``(h, w)``) without ``keep_ratio``: exactly that size (transformers'
+      convention; the original's CamVid and COCO-Stuff protocols).
+    * ``{"height": h, "width": w}`` with ``keep_ratio``: mmcv's ``rescale_size`` (the original's Cityscapes
+      protocol). The scale factor is ``min(long_target / long_side, short_target / short_side)``, so the image
+      fits inside the target whatever its orientation, and each side becomes ``int(side * factor + 0.5)``.
+    * ``{"shortest_edge": n}`` (optionally with ``"longest_edge": m``): transformers' rule (the short side
+      becomes n, the long side keeps the ratio, capped at m).
+    """
+    size = _size_dict(size)
+    if "shortest_edge" in size:
+        return get_size_with_aspect_ratio((height, width), size["shortest_edge"], size.get("longest_edge"))
+    target_height, target_width = size["height"], size["width"]
+    if not keep_ratio:
+        return target_height, target_width
+    long_factor = max(target_height, target_width) / max(height, width)
+    short_factor = min(target_height, target_width) / min(height, width)
+    factor = min(long_factor, short_factor)
+    # max(1, ...) only guards extreme aspect ratios, where the original would produce an empty image.
+    return max(1, int(height * factor + 0.5)), max(1, int(width * factor + 0.5))
+
+
+def resize_image(image: np.ndarray, size: Sequence[int], resample: int = Image.Resampling.BILINEAR) -> np.ndarray:
+    """Resize an (height, width, 3) uint8 image to ``size`` = (height, width) with OpenCV, as mmcv's ``imresize``.
+
+    Bilinear (the default and the original's) is ``cv2.INTER_LINEAR``: half-pixel centres, no antialiasing when
+    shrinking (unlike PIL). ``resample`` takes PIL's codes (what transformers stores); nearest, bicubic, Lanczos
+    and box map to OpenCV's counterparts.
+    """
+    height, width = int(size[0]), int(size[1])
+    if image.shape[:2] == (height, width):
+        return image
+    name = _CV2_INTERPOLATION.get(Image.Resampling(resample))
+    if name is None:
+        raise ValueError(f"resample={Image.Resampling(resample).name} has no OpenCV counterpart; use one of "
+                         f"{', '.join(code.name for code in _CV2_INTERPOLATION)}.")
+    opencv = _opencv()
+    return opencv.resize(image, (width, height), interpolation=getattr(opencv, name))
+
+
+def nearest_source_indices(source: int, target: int) -> np.ndarray:
+    """OpenCV's ``INTER_NEAREST`` rule (mmcv's ``'nearest'``): output index i reads input index
+    ``floor(i * (1 / (target / source)))`` in double precision, at most ``source - 1``. The double rounding makes
+    it differ from the exact ``floor(i * source / target)`` at some boundaries."""
+    inverse_scale = 1.0 / (target / source)
+    return np.minimum(np.floor(np.arange(target, dtype=np.float64) * inverse_scale).astype(np.int64), source - 1)
+
+
+def resize_labels(labels: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    """Nearest-neighbour resize of a 2-D label map of any integer dtype, as ``cv2.resize(..., INTER_NEAREST)``."""
+    height, width = int(size[0]), int(size[1])
+    if labels.shape == (height, width):
+        return labels
+    rows = nearest_source_indices(labels.shape[0], height)
+    cols = nearest_source_indices(labels.shape[1], width)
+    return labels[rows[:, None], cols[None, :]]
+
+
+def reduce_labels(labels: np.ndarray, ignore_index: int = 255) -> np.ndarray:
+    """mmseg's ``reduce_zero_label``: 0 (unlabelled) becomes ``ignore_index``, every other class moves down by one,
+    ``ignore_index`` stays. Returns int64."""
+    labels = np.asarray(labels).astype(np.int64)
+    reduced = labels - 1
+    reduced[(labels == 0) | (labels == ignore_index)] = ignore_index
+    return reduced
+
+
+def normalize_image(
+    image: np.ndarray,
+    mean: Sequence[float] | None = _IMAGENET_MEAN,
+    std: Sequence[float] | None = _IMAGENET_STD,
+    rescale_factor: float | None = None,
+) -> np.ndarray:
+    """An (height, width, 3) image as float32 (3, height, width) network input: optionally ``x * rescale_factor``,
+    then ``(x - mean) / std`` per channel, all in float32 (bit for bit the original's normalisation).
+    ``mean=None`` skips the normalisation."""
+    pixels = np.asarray(image, dtype=np.float32)
+    if rescale_factor is not None:
+        pixels = pixels * np.float32(rescale_factor)
+    if mean is not None:
+        pixels = (pixels - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def resize_logits(logits: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """The original's logit resize: bilinear, ``align_corners=False``, on (batch, classes, h, w) scores.
+    Traceable (the ONNX export puts it in its graph)."""
+    return F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+def _first_resize(scores: torch.Tensor, input_size: Sequence[int], padded_size: Sequence[int] | None) -> torch.Tensor:
+    """(1, classes, h, w) scores resized to the network input: through the padded batch size and cropped when the
+    image was padded. A resize to the same size is skipped (it is the identity)."""
+    first = tuple(padded_size or input_size)
+    if tuple(scores.shape[-2:]) != first:
+        scores = resize_logits(scores, first)
+    if tuple(first) != tuple(input_size):
+        scores = scores[..., : input_size[0], : input_size[1]]
+    return scores
+
+
+def _second_resize(scores: torch.Tensor, output_size: Sequence[int]) -> torch.Tensor:
+    return scores if tuple(scores.shape[-2:]) == tuple(output_size) else resize_logits(scores, output_size)
+
+
+def _resize_scores(
+    scores: torch.Tensor, input_size: Sequence[int], output_size: Sequence[int], padded_size: Sequence[int] | None
+) -> torch.Tensor:
+    """The original's two resizes of (1, classes, h, w) float32 scores: to the network input, then to
+    ``output_size`` (the original image size)."""
+    return _second_resize(_first_resize(scores, input_size, padded_size), output_size)
+
+
+def _splits_exactly(input_shape: Sequence[int], output_size: Sequence[int]) -> bool:
+    """Whether a bilinear resize from ``input_shape`` to ``output_size`` gives each class the same bits whether
+    the classes are resized together or in groups.
+
+    PyTorch's CPU kernel vectorises across classes (so lanes and the scalar tail round differently) for outputs
+    with height + width <= 128 and for 1x1 inputs (which count as channels-last); everywhere else, and on CUDA,
+    each value is computed by the same arithmetic whatever the number of classes. Groups of exactly 3 classes
+    are avoided separately (a single-threaded CPU kernel treats 3 channels as an RGB image).
+    """
+    return sum(output_size) > 128 and tuple(input_shape) != (1, 1)
+
+
+def _class_groups(num_classes: int, group: int) -> list[tuple[int, int]]:
+    """(start, end) of consecutive class groups of at most ``group``, none of exactly 3 classes."""
+    group = 2 if group == 3 else group
+    bounds = [(start, min(start + group, num_classes)) for start in range(0, num_classes, group)]
+    start, end = bounds[-1]
+    if end - start == 3 and len(bounds) > 1:
+        bounds[-1:] = [(start, start + 2), (start + 2, end)]
+    return bounds
+
+
+def logits_to_label_map(
+    logits: torch.Tensor,
+    input_size: Sequence[int],
+    output_size: Sequence[int] | None = None,
+    padded_size: Sequence[int] | None = None,
+    max_chunk_bytes: int = _POSTPROCESS_CHUNK_BYTES,
+) -> torch.Tensor:
+    """One image's class-index map from its (classes, h, w) logits, with the original's post-processing.
+
+    The logits are resized bilinearly (``align_corners=False``) to the network-input size ``input_size``, then
+    to ``output_size`` (the original image size; default ``input_size``), and the argmax over classes is taken
+    (the first maximum wins on ties, as ``torch.argmax``). With ``padded_size`` (the image sat in the top-left
+    corner of a padded batch) the first resize goes to ``padded_size`` and is cropped to ``input_size``.
+
+    Memory stays bounded: when all resized scores would take more than ``max_chunk_bytes``, the classes are
+    resized in groups that fit, keeping a running maximum and its class index (updated in bands of rows). The
+    groups are chosen so that every class's scores get exactly the bits of the one-shot computation
+    (:func:`_splits_exactly`), so the result is bit for bit ``argmax`` of the fully resized logits: a
+    24-megapixel photo with 171 classes needs a few hundred MB instead of 16 GB. (The original takes a softmax
+    before the argmax; that does not change which class is largest, except that it can merge two scores that
+    differ in their last float bit.)
+
+    Returns:
+        int64 (height, width) tensor on the logits' device.
+    """
+    if logits.ndim == 4 and logits.shape[0] == 1:
+        logits = logits[0]
+    if logits.ndim != 3:
+        raise ValueError(f"Expected one image's logits (classes, height, width), got {tuple(logits.shape)}.")
+    input_size = tuple(int(side) for side in input_size)
+    output_size = input_size if output_size is None else tuple(int(side) for side in output_size)
+    first = tuple(padded_size or input_size)
+    num_classes = logits.shape[0]
+    scores = logits[None].float().contiguous()
+    bytes_per_class = 4 * (first[0] * first[1] + output_size[0] * output_size[1])
+    if num_classes <= 3 or num_classes * bytes_per_class <= max_chunk_bytes:
+        return _resize_scores(scores, input_size, output_size, padded_size)[0].argmax(dim=0)
+    if not _splits_exactly(scores.shape[-2:], first):  # a small first resize: all classes at once, then split
+        scores = _first_resize(scores, input_size, padded_size).contiguous()
+        input_size, padded_size = tuple(scores.shape[-2:]), None
+        bytes_per_class = 4 * output_size[0] * output_size[1]
+    if not _splits_exactly(scores.shape[-2:], output_size):  # a tiny output: never large, computed at once
+        return _resize_scores(scores, input_size, output_size, padded_size)[0].argmax(dim=0)
+
+    best = torch.empty(output_size, dtype=torch.float32, device=logits.device)
+    labels = torch.empty(output_size, dtype=torch.int64, device=logits.device)
+    rows = max(1, max_chunk_bytes // (16 * output_size[1]))  # bands of the running update: ~16 bytes per pixel
+    for start, end in _class_groups(num_classes, max(1, max_chunk_bytes // bytes_per_class)):
+        group = _resize_scores(scores[:, start:end], input_size, output_size, padded_size)[0]
+        for top in range(0, output_size[0], rows):
+            values, indices = group[:, top : top + rows].max(dim=0)
+            if start == 0:
+                best[top : top + rows], labels[top : top + rows] = values, indices
+                continue
+            # torch.argmax semantics: the first maximum wins, NaN counts as the largest value
+            band = best[top : top + rows]
+            better = (values > band) | (values.isnan() & ~band.isnan())
+            band[better] = values[better]
+            labels[top : top + rows][better] = indices[better] + start
+        del group
+    return labels
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------------------------
+
+
+def _size_dict(size: dict[str, int] | Sequence[int] | int, name: str = "size") -> dict[str, int]:
+    """``{"height", "width"}`` or ``{"shortest_edge"[, "longest_edge"]}`` from the forms transformers accepts."""
+    if isinstance(size, dict):
+        keys = set(size)
+        if keys == {"height", "width"}:
+            result = {"height": int(size["height"]), "width": int(size["width"])}
+        elif keys in ({"shortest_edge"}, {"shortest_edge", "longest_edge"}):
+            result = {key: int(size[key]) for key in ("shortest_edge", "longest_edge") if key in size}
+            if result.get("longest_edge", result["shortest_edge"]) < result["shortest_edge"]:
+                raise ValueError(f"{name}: longest_edge must be at least shortest_edge, got {size}.")
+        else:
+            raise ValueError(f"{name} must be {{'height': h, 'width': w}} or {{'shortest_edge': n}} (optionally with "
+                             f"'longest_edge'), got the keys {sorted(size)}.")
+    elif isinstance(size, int) and not isinstance(size, bool):
+        result = {"height": size, "width": size}
+    elif isinstance(size, Sequence) and not isinstance(size, str) and len(size) == 2:
+        result = {"height": int(size[0]), "width": int(size[1])}
+    else:
+        raise ValueError(f"{name} must be {{'height': h, 'width': w}}, {{'shortest_edge': n}}, (h, w) or an int, "
+                         f"got {size!r}.")
+    if any(value < 1 for value in result.values()):
+        raise ValueError(f"{name} must be positive, got {result}.")
+    return result
+
+
+def _three_floats(name: str, value: float | Sequence[float]) -> list[float]:
+    values = [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
+    if len(values) != 3:
+        raise ValueError(f"{name} needs one value per RGB channel (3), got {len(values)}: {value!r}.")
+    return values
+
+
+class DabnetImageProcessor(BaseImageProcessor):
+    r"""
+    Turns images into DABNet inputs the way the original tests, and logits into label maps at image size.
+
+    Pipeline per image: convert to 8-bit RGB (:func:`to_rgb_uint8`) -> resize to the test size with OpenCV
+    bilinear on the uint8 image (:func:`get_resize_output_size`, :func:`resize_image`) -> optionally rescale ->
+    normalise ``(pixel - mean) / std`` in float32 -> channels first (:func:`normalize_image`). A batch whose
+    images end up with different sizes is padded bottom/right with 0 *after* normalisation (the mean colour;
+    the original pads its training crops the same way) to the largest height and width, or to `pad_size`;
+    ``original_sizes`` and ``reshaped_input_sizes`` record, per image, the size it came in with and the size it
+    had before padding, so that :meth:`post_process_semantic_segmentation` can crop the padding away and
+    restore the original size (:func:`logits_to_label_map`).
+
+    Sizes the original never saw: any size works. The model pads internally to the next size its patch size
+    accepts and crops its logits back, so the network input is exactly the resized image. Padding in a batch of
+    mixed sizes changes the predictions near the padded borders slightly (the network sees the padding), which
+    is why ``dabnet-zoo predict`` and the evaluation batch only images of equal size.
+
+    Args:
+        do_resize (`bool`, *optional*, defaults to `True`):
+            Whether to resize images (see `size` and `keep_ratio`).
+        size (`dict[str, int]`, *optional*, defaults to `{"height": 1024, "width": 2048}`):
+            `{"height": h, "width": w}`: exactly that size, unless `keep_ratio`; `{"shortest_edge": n}`
+            (optionally with `"longest_edge": m`): the short side becomes n, keeping the ratio. `(h, w)` or an
+            int (square) are accepted too.
+        keep_ratio (`bool`, *optional*, defaults to `False`):
+            With a `{"height", "width"}` size, keep the aspect ratio the way the original does (mmcv's
+            `rescale_size`): the image fits inside `size` whatever its orientation (long side against the long
+            target, short against the short). The Cityscapes preset keeps it; CamVid and COCO-Stuff do not.
+        resample (`int`, *optional*, defaults to `PIL.Image.Resampling.BILINEAR`):
+            Interpolation for images, as a PIL code: bilinear is OpenCV's `INTER_LINEAR` (the original's).
+            Label maps always use nearest.
+        do_rescale (`bool`, *optional*, defaults to `False`):
+            Multiply pixel values by `rescale_factor` before normalising (transformers' usual 0-1 scale; the
+            original normalises on the 0-255 scale, so its statistics come without rescaling).
+        rescale_factor (`float`, *optional*, defaults to `1/255`):
+            The factor of `do_rescale`.
+        do_normalize (`bool`, *optional*, defaults to `True`):
+            Whether to normalise with `image_mean` and `image_std`.
+        image_mean (`list[float]`, *optional*, defaults to `[123.675, 116.28, 103.53]`):
+            Per-channel RGB mean, on the scale after rescaling (0-255 by default).
+        image_std (`list[float]`, *optional*, defaults to `[58.395, 57.12, 57.375]`):
+            Per-channel RGB standard deviation, on the same scale.
+        do_convert_rgb (`bool`, *optional*, defaults to `True`):
+            Convert grey, palette, alpha and other modes to RGB; when False every image must already be RGB.
+        pad_size (`dict[str, int]`, *optional*):
+            Pad every image to this `{"height", "width"}` instead of to the largest of its batch. Set it for
+            `pipeline("image-segmentation", batch_size>1)` with `keep_ratio` and photos of different aspect
+            ratios (the pipeline stacks images processed one by one), e.g. a square of the longer test side.
+        do_reduce_labels (`bool`, *optional*, defaults to `False`):
+            Whether label maps have 0 = unlabelled and all other classes shifted up by one (mmseg's
+            `reduce_zero_label`, used for COCO-Stuff-10k): 0 becomes `ignore_index`, the rest move down by one.
+            `reduce_labels` is accepted as its older name.
+        ignore_index (`int`, *optional*, defaults to 255):
+            Label of ignored pixels; `labels` are padded with it.
+
+    Example:
+
+    ```python
+    >>> import numpy as np
+    >>> from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
+    >>> processor = DabnetImageProcessor(size={"height": 768, "width": 960})
+    >>> inputs = processor(np.zeros((720, 960, 3), dtype=np.uint8), return_tensors="pt")
+    >>> inputs["pixel_values"].shape
+    torch.Size([1, 3, 768, 960])
+
+    ```
+    """
+
+    model_input_names = ["pixel_values"]
+    valid_kwargs = DabnetImageProcessorKwargs
+
+    def __init__(
+        self,
+        do_resize: bool = True,
+        size: dict[str, int] | Sequence[int] | int | None = None,
+        keep_ratio: bool = False,
+        resample: int = Image.Resampling.BILINEAR,
+        do_rescale: bool = False,
+        rescale_factor: float = 1 / 255,
+        do_normalize: bool = True,
+        image_mean: float | Sequence[float] | None = None,
+        image_std: float | Sequence[float] | None = None,
+        do_convert_rgb: bool = True,
+        pad_size: dict[str, int] | Sequence[int] | None = None,
+        do_reduce_labels: bool | None = None,
+        ignore_index: int = 255,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.pop("image_processor_type", None)  # written by save_pretrained; the class name, not a setting
+        reduce_alias = kwargs.pop("reduce_labels", None)
+        if reduce_alias is not None:
+            if do_reduce_labels is not None and bool(do_reduce_labels) != bool(reduce_alias):
+                raise ValueError(f"do_reduce_labels={do_reduce_labels} and its older name reduce_labels={reduce_alias} "
+                                 "disagree; pass only do_reduce_labels.")
+            do_reduce_labels = reduce_alias
+        super().__init__(**kwargs)
+        self.do_resize = bool(do_resize)
+        self.size = _size_dict(_CITYSCAPES_TEST_SIZE if size is None else size)
+        self.keep_ratio = bool(keep_ratio)
+        self.resample = int(Image.Resampling(resample))
+        if self.resample not in {int(code) for code in _CV2_INTERPOLATION}:
+            raise ValueError(f"resample={Image.Resampling(resample).name} has no OpenCV counterpart; use one of "
+                             f"{', '.join(code.name for code in _CV2_INTERPOLATION)}.")
+        self.do_rescale = bool(do_rescale)
+        self.rescale_factor = float(rescale_factor)
+        if not np.isfinite(self.rescale_factor) or self.rescale_factor <= 0:
+            raise ValueError(f"rescale_factor must be a positive number, got {rescale_factor!r}.")
+        self.do_normalize = bool(do_normalize)
+        self.image_mean = _three_floats("image_mean", _IMAGENET_MEAN if image_mean is None else image_mean)
+        self.image_std = _three_floats("image_std", _IMAGENET_STD if image_std is None else image_std)
+        if not all(np.isfinite(s) and s > 0 for s in self.image_std):
+            raise ValueError(f"image_std must be positive, got {self.image_std}.")
+        if not all(np.isfinite(m) for m in self.image_mean):
+            raise ValueError(f"image_mean must be finite, got {self.image_mean}.")
+        self.do_convert_rgb = bool(do_convert_rgb)
+        self.pad_size = None if pad_size is None else _size_dict(pad_size, "pad_size")
+        if self.pad_size is not None and set(self.pad_size) != {"height", "width"}:
+            raise ValueError(f"pad_size must be {{'height': h, 'width': w}}, got {pad_size!r}.")
+        self.do_reduce_labels = bool(do_reduce_labels)
+        self.ignore_index = int(ignore_index)
+
+    @classmethod
+    def from_dict(cls, image_processor_dict: dict[str, Any], **kwargs: Any) -> DabnetImageProcessor:
+        """As transformers' ``from_dict``; ``reduce_labels=`` (the older name) overrides the saved
+        ``do_reduce_labels`` like ``do_reduce_labels=`` does."""
+        if "reduce_labels" in kwargs:
+            kwargs["do_reduce_labels"] = kwargs.pop("reduce_labels")
+        return super().from_dict(image_processor_dict, **kwargs)
+
+    def input_size(self, height: int, width: int) -> tuple[int, int]:
+        """The network-input (height, width) this processor gives an image of ``height`` x ``width``."""
+        if not self.do_resize:
+            return height, width
+        return get_resize_output_size(height, width, self.size, self.keep_ratio)
+
+    def preprocess(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        segmentation_maps: ImageLike | Sequence[ImageLike] | None = None,
+        return_tensors: str | None = None,
+        input_data_format: str | None = None,
+        **kwargs: Any,
+    ) -> BatchFeature:
+        """Prepare one image or a batch (a list, or a 4-D array/tensor) for the model.
+
+        Args:
+            images: PIL images, NumPy arrays or torch tensors (see :func:`to_rgb_uint8` for what each may hold).
+                To read files as the original does, use :func:`read_image`.
+            segmentation_maps: optional label maps (class indices), one per image and of the same size; they
+                are resized with nearest and returned as ``labels``.
+            return_tensors: ``"pt"`` for torch tensors, ``"np"`` or None for NumPy arrays.
+            input_data_format: ``"channels_first"`` or ``"channels_last"`` when the layout of 3-D arrays cannot
+                be guessed from their shape.
+            **kwargs: any constructor argument, overriding this processor's value for this call only.
+
+        Returns:
+            `BatchFeature` with ``pixel_values`` (batch, 3, height, width) float32, ``original_sizes`` and
+            ``reshaped_input_sizes`` (batch, 2) int64 (height, width) per image, and ``labels``
+            (batch, height, width) int64 when label maps were given (padding = ``ignore_index``).
+        """
+        settings = self._call_settings(kwargs)
+        image_list = _as_list(images, "images")
+        rgb_images = []
+        for index, image in enumerate(image_list):
+            try:
+                rgb_images.append(to_rgb_uint8(image, input_data_format, settings.do_convert_rgb))
+            except (TypeError, ValueError) as error:
+                where = f"Image {index} of {len(image_list)}: " if len(image_list) > 1 else ""
+                raise type(error)(f"{where}{error}") from None
+
+        original_sizes = [image.shape[:2] for image in rgb_images]
+        input_sizes = [settings.input_size(h, w) for h, w in original_sizes]
+        pixel_values = [settings._pixel_values(image, size) for image, size in zip(rgb_images, input_sizes)]
+        data: dict[str, Any] = {
+            "pixel_values": settings._pad_stack(pixel_values, 0.0, np.float32),
+            "original_sizes": np.array(original_sizes, dtype=np.int64),
+            "reshaped_input_sizes": np.array(input_sizes, dtype=np.int64),
+        }
+        if segmentation_maps is not None:
+            data["labels"] = settings._prepare_labels(segmentation_maps, original_sizes, input_sizes)
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def post_process_semantic_segmentation(
+        self,
+        outputs: Any,
+        target_sizes: Sequence[Sequence[int]] | torch.Tensor | None = None,
+        reshaped_input_sizes: Sequence[Sequence[int]] | torch.Tensor | None = None,
+        return_segmentation_scores: bool = False,
+    ) -> list[torch.Tensor] | list[SemanticSegmentationPostProcessorOutput]:
+        """Label maps from the model's logits, with the original's two-resize protocol (:func:`logits_to_label_map`).
+
+        Per image: upsample the 1/8 logits bilinearly (``align_corners=False``) to the padded network-input
+        size, crop the batch padding away (leaving the image's network-input size), upsample again to the
+        target size, argmax over classes (the first maximum wins on ties).
+
+        Args:
+            outputs: the model output (anything with ``.logits``) or the logits tensor (batch, classes, h, w).
+            target_sizes: (height, width) per image, usually the ``original_sizes`` of :meth:`preprocess`.
+                None keeps the network-input size when that is known, else the logits' own size.
+            reshaped_input_sizes: the ``reshaped_input_sizes`` of :meth:`preprocess`, i.e. each image's
+                network-input size before batch padding. When omitted they are recomputed from
+                ``target_sizes`` with this processor's resize rule, which is exact when the target sizes are
+                the original image sizes and all images of the batch were processed together.
+            return_segmentation_scores: also return the resized scores (transformers 5's convention). They take
+                classes x height x width floats per image (16 GB for a 24-megapixel photo and 171 classes):
+                the label maps alone are computed in bounded memory.
+
+        Returns:
+            One int64 tensor (height, width) per image, on the logits' device; with
+            ``return_segmentation_scores``, one `SemanticSegmentationPostProcessorOutput` per image with
+            ``segmentation`` and ``segmentation_scores`` (classes, height, width).
+
+        Raises:
+            ValueError: when the number of target or input sizes differs from the batch size.
+        """
+        logits = outputs if isinstance(outputs, torch.Tensor) else outputs.logits
+        if logits.ndim != 4:
+            raise ValueError(f"Expected logits of shape (batch, classes, height, width), got {tuple(logits.shape)}.")
+        batch = logits.shape[0]
+        targets = _size_list(target_sizes, batch, "target_sizes")
+        inputs = _size_list(reshaped_input_sizes, batch, "reshaped_input_sizes")
+        if inputs is None and targets is not None:
+            inputs = [self.input_size(h, w) for h, w in targets]
+        if inputs is None:  # nothing known about the images: the logits' own resolution
+            inputs = [tuple(logits.shape[-2:])] * batch
+            padded = None
+        elif self.pad_size is not None:
+            padded = (self.pad_size["height"], self.pad_size["width"])
+        else:
+            padded = (max(h for h, _ in inputs), max(w for _, w in inputs))
+        results = []
+        for index in range(batch):
+            target = targets[index] if targets is not None else inputs[index]
+            canvas = padded if padded is not None and padded != tuple(inputs[index]) else None
+            if not return_segmentation_scores:
+                results.append(logits_to_label_map(logits[index], inputs[index], target, canvas))
+                continue
+            scores = _resize_scores(logits[index : index + 1].float(), inputs[index], target, canvas)[0]
+            results.append(SemanticSegmentationPostProcessorOutput(
+                data={"segmentation": scores.argmax(dim=0), "segmentation_scores": scores}
+            ))
+        return results
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _call_settings(self, overrides: dict[str, Any]) -> DabnetImageProcessor:
+        """This processor, or a copy with per-call overrides (validated like constructor arguments)."""
+        unknown = sorted(set(overrides) - set(_SETTINGS) - {"reduce_labels"})
+        if unknown:
+            raise TypeError(f"Unknown argument(s) {unknown} for DabnetImageProcessor; valid: {', '.join(_SETTINGS)}.")
+        overrides = {key: value for key, value in overrides.items() if value is not None}
+        if "reduce_labels" in overrides:
+            overrides.setdefault("do_reduce_labels", overrides.pop("reduce_labels"))
+        if not overrides:
+            return self
+        return type(self)(**{**{key: getattr(self, key) for key in _SETTINGS}, **overrides})
+
+    def _pixel_values(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """The network input of one RGB uint8 image resized to ``size``: float32 (3, height, width)."""
+        resized = resize_image(image, size, self.resample) if self.do_resize else image
+        return normalize_image(
+            resized,
+            self.image_mean if self.do_normalize else None,
+            self.image_std,
+            self.rescale_factor if self.do_rescale else None,
+        )
+
+    def _pad_stack(self, arrays: list[np.ndarray], value: float, dtype: type) -> np.ndarray:
+        """Stack arrays (..., h, w) into one batch, padding each at the bottom/right to the largest h and w (or to
+        ``pad_size``)."""
+        height = max(a.shape[-2] for a in arrays)
+        width = max(a.shape[-1] for a in arrays)
+        if self.pad_size is not None:
+            if height > self.pad_size["height"] or width > self.pad_size["width"]:
+                raise ValueError(f"An image of {height}x{width} does not fit pad_size {self.pad_size}; choose a larger "
+                                 "pad_size.")
+            height, width = self.pad_size["height"], self.pad_size["width"]
+        batch = np.full((len(arrays), *arrays[0].shape[:-2], height, width), value, dtype=dtype)
+        for out, array in zip(batch, arrays):
+            out[..., : array.shape[-2], : array.shape[-1]] = array
+        return batch
+
+    def _prepare_labels(
+        self, segmentation_maps: Any, original_sizes: list[tuple[int, int]], input_sizes: list[tuple[int, int]]
+    ) -> np.ndarray:
+        maps = _as_list(segmentation_maps, "segmentation_maps")
+        if len(maps) != len(original_sizes):
+            raise ValueError(f"Got {len(maps)} segmentation maps for {len(original_sizes)} images; pass one per image.")
+        labels = []
+        for index, (segmentation_map, original, size) in enumerate(zip(maps, original_sizes, input_sizes)):
+            label = _to_label_array(segmentation_map)
+            if label.shape != tuple(original):
+                raise ValueError(
+                    f"Segmentation map {index} has size {label.shape} but its image has {tuple(original)}; "
+                    "label maps must match their images pixel for pixel."
+                )
+            if self.do_reduce_labels:
+                label = reduce_labels(label, self.ignore_index)
+            labels.append(resize_labels(label, size))
+        return self._pad_stack(labels, self.ignore_index, np.int64)
 
 
 def _to_label_array(segmentation_map: ImageLike) -> np.ndarray:
@@ -198,269 +809,6 @@ def _to_label_array(segmentation_map: ImageLike) -> np.ndarray:
     return array.astype(np.int64)
 
 
-def _resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Nearest resize with OpenCV's (and the original's) rule: source index = floor(target index * in / out)."""
-    in_height, in_width = labels.shape
-    if (in_height, in_width) == (height, width):
-        return labels
-    rows = np.minimum(np.floor(np.arange(height) * (in_height / height)).astype(np.int64), in_height - 1)
-    cols = np.minimum(np.floor(np.arange(width) * (in_width / width)).astype(np.int64), in_width - 1)
-    return labels[rows[:, None], cols[None, :]]
-
-
-def _reduce_labels(labels: np.ndarray, ignore_index: int) -> np.ndarray:
-    """mmseg's ``reduce_zero_label``: 0 (unlabelled) becomes ignored, every other class moves down by one."""
-    labels = labels.copy()
-    labels[labels == 0] = ignore_index
-    labels = labels - 1
-    labels[labels == ignore_index - 1] = ignore_index
-    return labels
-
-
-def _size_tuple(size: dict[str, int] | Sequence[int] | int) -> tuple[int, int]:
-    if isinstance(size, dict):
-        if set(size) != {"height", "width"}:
-            raise ValueError(f"size must have the keys 'height' and 'width', got {sorted(size)}.")
-        height, width = size["height"], size["width"]
-    elif isinstance(size, int):
-        height = width = size
-    elif isinstance(size, Sequence) and len(size) == 2:
-        height, width = size
-    else:
-        raise ValueError(f"size must be {{'height': h, 'width': w}}, (h, w) or an int, got {size!r}.")
-    if int(height) < 1 or int(width) < 1:
-        raise ValueError(f"size must be positive, got height {height} and width {width}.")
-    return int(height), int(width)
-
-
-def _three_floats(name: str, value: float | Sequence[float]) -> list[float]:
-    values = [float(value)] * 3 if isinstance(value, (int, float)) else [float(v) for v in value]
-    if len(values) != 3:
-        raise ValueError(f"{name} needs one value per RGB channel (3), got {len(values)}: {value!r}.")
-    return values
-
-
-class DabnetImageProcessor(BaseImageProcessor):
-    r"""
-    Turns images into DABNet inputs the way the original tests, and logits into label maps at image size.
-
-    Pipeline per image: convert to 8-bit RGB (:func:`to_rgb_uint8`) -> resize to the test size (keeping the
-    ratio with mmseg's rule when `keep_ratio`, :func:`get_resize_output_size`) -> normalise
-    ``(pixel - mean) / std`` on the 0-255 scale -> channels first. A batch whose images end up with different
-    sizes is padded bottom/right with 0 *after* normalisation (the mean colour; the original pads its
-    training crops the same way) to the largest height and width; ``original_sizes`` and ``reshaped_input_sizes`` record, per image, the size it
-    came in with and the size it had before padding, so that
-    :meth:`post_process_semantic_segmentation` can crop the padding away and restore the original size.
-
-    Resizing uses PIL. With bilinear resampling it agrees with OpenCV (which the original uses) up to
-    rounding when enlarging; when shrinking PIL filters out aliasing, OpenCV does not. The original's
-    protocols shrink rarely (Cityscapes images are already 2048x1024; CamVid and COCO-Stuff are mostly
-    enlarged).
-
-    Args:
-        do_resize (`bool`, *optional*, defaults to `True`):
-            Whether to resize images to `size`.
-        size (`dict[str, int]`, *optional*, defaults to `{"height": 1024, "width": 2048}`):
-            The test size; `(height, width)` or an int (square) are accepted too.
-        keep_ratio (`bool`, *optional*, defaults to `True`):
-            Whether the resize keeps the aspect ratio: the image then fits inside `size` whatever its
-            orientation (long side against the long target, short against the short). The original keeps it
-            for Cityscapes and resizes exactly for CamVid and COCO-Stuff.
-        resample (`int`, *optional*, defaults to `PIL.Image.Resampling.BILINEAR`):
-            PIL resampling filter for images. Label maps always use nearest.
-        do_normalize (`bool`, *optional*, defaults to `True`):
-            Whether to normalise with `image_mean` and `image_std`.
-        image_mean (`list[float]`, *optional*, defaults to `[123.675, 116.28, 103.53]`):
-            Per-channel RGB mean on the 0-255 scale (no rescaling to 0-1 happens, as in the original).
-        image_std (`list[float]`, *optional*, defaults to `[58.395, 57.12, 57.375]`):
-            Per-channel RGB standard deviation on the 0-255 scale.
-        do_reduce_labels (`bool`, *optional*, defaults to `False`):
-            Whether label maps have 0 = unlabelled and all other classes shifted up by one (mmseg's
-            `reduce_zero_label`, used for COCO-Stuff-10k): 0 becomes `ignore_index`, the rest move down by one.
-        ignore_index (`int`, *optional*, defaults to 255):
-            Label of ignored pixels; `labels` are padded with it.
-
-    Example:
-
-    ```python
-    >>> import numpy as np
-    >>> from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
-    >>> processor = DabnetImageProcessor(size={"height": 768, "width": 960}, keep_ratio=False)
-    >>> inputs = processor(np.zeros((720, 960, 3), dtype=np.uint8), return_tensors="pt")
-    >>> inputs["pixel_values"].shape
-    torch.Size([1, 3, 768, 960])
-
-    ```
-    """
-
-    model_input_names = ["pixel_values"]
-    valid_kwargs = DabnetImageProcessorKwargs
-
-    def __init__(
-        self,
-        do_resize: bool = True,
-        size: dict[str, int] | Sequence[int] | int | None = None,
-        keep_ratio: bool = True,
-        resample: int = Image.Resampling.BILINEAR,
-        do_normalize: bool = True,
-        image_mean: float | Sequence[float] | None = None,
-        image_std: float | Sequence[float] | None = None,
-        do_reduce_labels: bool = False,
-        ignore_index: int = 255,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.pop("image_processor_type", None)  # written by save_pretrained; the class name, not a setting
-        super().__init__(**kwargs)
-        height, width = _size_tuple(_CITYSCAPES_TEST_SIZE if size is None else size)
-        self.do_resize = bool(do_resize)
-        self.size = {"height": height, "width": width}
-        self.keep_ratio = bool(keep_ratio)
-        self.resample = int(Image.Resampling(resample))
-        self.do_normalize = bool(do_normalize)
-        self.image_mean = _three_floats("image_mean", _IMAGENET_MEAN if image_mean is None else image_mean)
-        self.image_std = _three_floats("image_std", _IMAGENET_STD if image_std is None else image_std)
-        if any(s <= 0 for s in self.image_std):
-            raise ValueError(f"image_std must be positive, got {self.image_std}.")
-        self.do_reduce_labels = bool(do_reduce_labels)
-        self.ignore_index = int(ignore_index)
-
-    def input_size(self, height: int, width: int) -> tuple[int, int]:
-        """The network-input (height, width) this processor gives an image of ``height`` x ``width``."""
-        if not self.do_resize:
-            return height, width
-        return get_resize_output_size(height, width, self.size, self.keep_ratio)
-
-    def preprocess(
-        self,
-        images: ImageLike | Sequence[ImageLike],
-        segmentation_maps: ImageLike | Sequence[ImageLike] | None = None,
-        return_tensors: str | None = None,
-        **kwargs: Any,
-    ) -> BatchFeature:
-        """Prepare one image or a batch (a list, or a 4-D array/tensor) for the model.
-
-        Args:
-            images: PIL images, NumPy arrays or torch tensors (see :func:`to_rgb_uint8` for what each may hold).
-            segmentation_maps: optional label maps (class indices), one per image and of the same size; they
-                are resized with nearest and returned as ``labels``.
-            return_tensors: ``"pt"`` for torch tensors, ``"np"`` or None for NumPy arrays.
-            **kwargs: any constructor argument, overriding this processor's value for this call only.
-
-        Returns:
-            `BatchFeature` with ``pixel_values`` (batch, 3, height, width) float32, ``original_sizes`` and
-            ``reshaped_input_sizes`` (batch, 2) int64 (height, width) per image, and ``labels``
-            (batch, height, width) int64 when label maps were given (padding = ``ignore_index``).
-        """
-        settings = self._call_settings(kwargs)
-        image_list = _as_list(images, "images")
-        rgb_images = []
-        for index, image in enumerate(image_list):
-            try:
-                rgb_images.append(to_rgb_uint8(image))
-            except (TypeError, ValueError) as error:
-                where = f"Image {index} of {len(image_list)}: " if len(image_list) > 1 else ""
-                raise type(error)(f"{where}{error}") from None
-
-        original_sizes = [image.shape[:2] for image in rgb_images]
-        input_sizes = [settings.input_size(h, w) for h, w in original_sizes]
-        pixel_values = [
-            settings._normalize(_resize_rgb(image, h, w, settings.resample))
-            for image, (h, w) in zip(rgb_images, input_sizes)
-        ]
-        data: dict[str, Any] = {
-            "pixel_values": _pad_stack(pixel_values, 0.0, np.float32),
-            "original_sizes": np.array(original_sizes, dtype=np.int64),
-            "reshaped_input_sizes": np.array(input_sizes, dtype=np.int64),
-        }
-        if segmentation_maps is not None:
-            data["labels"] = settings._prepare_labels(segmentation_maps, original_sizes, input_sizes)
-        return BatchFeature(data=data, tensor_type=return_tensors)
-
-    def post_process_semantic_segmentation(
-        self,
-        outputs: Any,
-        target_sizes: Sequence[Sequence[int]] | torch.Tensor | None = None,
-        reshaped_input_sizes: Sequence[Sequence[int]] | torch.Tensor | None = None,
-    ) -> list[torch.Tensor]:
-        """Label maps from the model's logits, with the original's two-resize protocol (spec §5.3).
-
-        Per image: upsample the 1/8 logits bilinearly (``align_corners=False``) to the padded network-input
-        size, crop the batch padding away (leaving the image's network-input size), upsample again to the
-        target size, argmax over classes (the first maximum wins on ties).
-
-        Args:
-            outputs: the model output (anything with ``.logits``) or the logits tensor (batch, classes, h, w).
-            target_sizes: (height, width) per image, usually the ``original_sizes`` of :meth:`preprocess`.
-                None keeps the network-input size when that is known, else the logits' own size.
-            reshaped_input_sizes: the ``reshaped_input_sizes`` of :meth:`preprocess`, i.e. each image's
-                network-input size before batch padding. When omitted they are recomputed from
-                ``target_sizes`` with this processor's resize rule, which is exact when the target sizes are
-                the original image sizes and all images of the batch were processed together.
-
-        Returns:
-            One int64 tensor (height, width) per image, on the logits' device.
-
-        Raises:
-            ValueError: when the number of target or input sizes differs from the batch size.
-        """
-        logits = outputs if isinstance(outputs, torch.Tensor) else outputs.logits
-        if logits.ndim != 4:
-            raise ValueError(f"Expected logits of shape (batch, classes, height, width), got {tuple(logits.shape)}.")
-        batch = logits.shape[0]
-        targets = _size_list(target_sizes, batch, "target_sizes")
-        inputs = _size_list(reshaped_input_sizes, batch, "reshaped_input_sizes")
-        if inputs is None and targets is not None:
-            inputs = [self.input_size(h, w) for h, w in targets]
-        padded = (max(h for h, _ in inputs), max(w for _, w in inputs)) if inputs else None
-        label_maps = []
-        for index in range(batch):
-            scores = logits[index : index + 1].float()
-            if inputs is not None:
-                height, width = inputs[index]
-                scores = F.interpolate(scores, size=padded, mode="bilinear", align_corners=False)[..., :height, :width]
-                if targets is not None and targets[index] != (height, width):
-                    scores = F.interpolate(scores, size=targets[index], mode="bilinear", align_corners=False)
-            label_maps.append(scores.argmax(dim=1)[0])
-        return label_maps
-
-    # -- helpers -------------------------------------------------------------------------------------------
-
-    def _call_settings(self, overrides: dict[str, Any]) -> DabnetImageProcessor:
-        """This processor, or a copy with per-call overrides (validated like constructor arguments)."""
-        unknown = sorted(set(overrides) - set(_SETTINGS))
-        if unknown:
-            raise TypeError(f"Unknown argument(s) {unknown} for DabnetImageProcessor; valid: {', '.join(_SETTINGS)}.")
-        overrides = {key: value for key, value in overrides.items() if value is not None}
-        if not overrides:
-            return self
-        return type(self)(**{**{key: getattr(self, key) for key in _SETTINGS}, **overrides})
-
-    def _normalize(self, image: np.ndarray) -> np.ndarray:
-        pixels = image.astype(np.float32)
-        if self.do_normalize:
-            pixels = (pixels - np.asarray(self.image_mean, np.float32)) / np.asarray(self.image_std, np.float32)
-        return np.ascontiguousarray(pixels.transpose(2, 0, 1))
-
-    def _prepare_labels(
-        self, segmentation_maps: Any, original_sizes: list[tuple[int, int]], input_sizes: list[tuple[int, int]]
-    ) -> np.ndarray:
-        maps = _as_list(segmentation_maps, "segmentation_maps")
-        if len(maps) != len(original_sizes):
-            raise ValueError(f"Got {len(maps)} segmentation maps for {len(original_sizes)} images; pass one per image.")
-        labels = []
-        for index, (segmentation_map, original, (height, width)) in enumerate(zip(maps, original_sizes, input_sizes)):
-            label = _to_label_array(segmentation_map)
-            if label.shape != tuple(original):
-                raise ValueError(
-                    f"Segmentation map {index} has size {label.shape} but its image has {tuple(original)}; "
-                    "label maps must match their images pixel for pixel."
-                )
-            if self.do_reduce_labels:
-                label = _reduce_labels(label, self.ignore_index)
-            labels.append(_resize_labels(label, height, width))
-        return _pad_stack(labels, self.ignore_index, np.int64)
-
-
 def _as_list(images: Any, name: str) -> list:
     if isinstance(images, (list, tuple)):
         if not images:
@@ -475,22 +823,6 @@ def _as_list(images: Any, name: str) -> list:
     if images is None:
         raise TypeError(f"No {name} were given (None); pass a PIL image, a numpy array, a tensor or a list of them.")
     return [images]
-
-
-def _resize_rgb(image: np.ndarray, height: int, width: int, resample: int) -> np.ndarray:
-    if image.shape[:2] == (height, width):
-        return image
-    return np.asarray(Image.fromarray(image).resize((width, height), resample=Image.Resampling(resample)))
-
-
-def _pad_stack(arrays: list[np.ndarray], value: float, dtype: type) -> np.ndarray:
-    """Stack arrays (..., h, w) into one batch, padding each at the bottom/right to the largest h and w."""
-    height = max(a.shape[-2] for a in arrays)
-    width = max(a.shape[-1] for a in arrays)
-    batch = np.full((len(arrays), *arrays[0].shape[:-2], height, width), value, dtype=dtype)
-    for out, array in zip(batch, arrays):
-        out[..., : array.shape[-2], : array.shape[-1]] = array
-    return batch
 
 
 def _size_list(sizes: Any, batch: int, name: str) -> list[tuple[int, int]] | None:
@@ -510,4 +842,17 @@ def _size_list(sizes: Any, batch: int, name: str) -> list[tuple[int, int]] | Non
 # so the folder loads with trust_remote_code=True where dabnet-zoo is not installed.
 DabnetImageProcessor.register_for_auto_class("AutoImageProcessor")
 
-__all__ = ["DabnetImageProcessor", "DabnetImageProcessorKwargs", "get_resize_output_size", "to_rgb_uint8"]
+__all__ = [
+    "DabnetImageProcessor",
+    "DabnetImageProcessorKwargs",
+    "get_resize_output_size",
+    "logits_to_label_map",
+    "nearest_source_indices",
+    "normalize_image",
+    "read_image",
+    "reduce_labels",
+    "resize_image",
+    "resize_labels",
+    "resize_logits",
+    "to_rgb_uint8",
+]

@@ -1,9 +1,11 @@
 """Segment image files, folders and videos, writing label PNGs, colour maps and overlays.
 
 The library side of ``dabnet-zoo predict``: :func:`predict` does everything the command does, :func:`segment`
-is the in-memory core (images in, label maps out) for notebooks and services. Each image follows the
-original's test protocol through :class:`DabnetImageProcessor`; a file that cannot be read is logged, counted
-in the summary and skipped, so one bad file never costs the rest of a folder.
+is the in-memory core (images in, label maps out) for notebooks and services. Files are read as the original
+reads them (:func:`~dabnet_zoo.image_processing_dabnet.read_image`, OpenCV) and each image follows the original's
+test protocol through :class:`DabnetImageProcessor`, whose post-processing keeps memory bounded for large photos.
+A file that cannot be read or segmented (damaged, too large for the memory left, ...) is logged, counted in the
+summary and skipped, so one bad file never costs the rest of a folder.
 
 Output layout under ``out_dir`` (``KEY`` is the input's path relative to the folder it was found in, without
 its extension; a video's frames are ``VIDEO/000000`` ...)::
@@ -25,18 +27,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from tqdm.auto import tqdm
 
 from .cityscapes import write_submission_png
-from .errors import DabnetZooError, InputError
+from .errors import DabnetZooError, InputError, NoSpaceError
 from .fileio import write_atomic
-from .image_processing_dabnet import DabnetImageProcessor, to_rgb_uint8
+from .image_processing_dabnet import DabnetImageProcessor, read_image
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import get_dataset_preset
 from .registry import ModelRef, identify_config, resolve_model
 from .visualize import colorize, default_palette, get_palette, overlay
-from .zoo import create_processor, load_model
+from .zoo import create_processor, load_model, saved_processor
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +56,7 @@ class PredictSummary:
         dataset: the dataset preset whose test protocol and palette were used (None: the model's classes
             match no preset; images were not resized and a generated palette was used).
         num_segmented: images and video frames segmented and written.
-        skipped: ``(source, reason)`` for every file or frame that could not be read.
+        skipped: ``(source, reason)`` for every file or frame that could not be read or segmented.
     """
 
     out_dir: Path
@@ -114,8 +116,8 @@ def predict(
         progress: show a progress bar (tqdm, on stderr).
 
     Returns:
-        A :class:`PredictSummary`; unreadable files (and videos while PyAV is missing) are listed in
-        ``skipped`` rather than raised.
+        A :class:`PredictSummary`; files that cannot be read or segmented (and videos while PyAV is missing) are
+        listed in ``skipped`` rather than raised. A full disk stops the run (every later file would fail too).
 
     Raises:
         InputError: an input path that does not exist, no image found, a bad argument.
@@ -163,11 +165,16 @@ def predict(
 
         frames = _iter_frames(sources, skip)
         for batch in _batches_of_equal_size(frames, processor, batch_size):
-            label_maps = segment(network, processor, [image for _, image in batch])
-            for (key, image), label_map in zip(batch, label_maps):
-                writer.write(key, image, label_map)
+            for frame, label_map in _segment_each(network, processor, batch, skip):
+                try:
+                    writer.write(frame.key, frame.image, label_map)
+                except NoSpaceError:
+                    raise
+                except Exception as error:  # noqa: BLE001 - this file's output failed, not the run
+                    skip(frame.source, error)
+                    continue
                 summary.num_segmented += 1
-            bar.update(len(batch))
+                bar.update(1)
     logger.info("Segmented %d image(s) into %s; skipped %d.", summary.num_segmented, out_dir, summary.num_skipped)
     return summary
 
@@ -227,13 +234,6 @@ def collect_inputs(
     return _with_unique_keys(sources)
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
-    """An image file as (height, width, 3) uint8 RGB, turned upright by its EXIF orientation as OpenCV does."""
-    with Image.open(path) as image:
-        image.load()
-        return to_rgb_uint8(ImageOps.exif_transpose(image))
-
-
 def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
     """The frames of a video file as (height, width, 3) uint8 RGB arrays, decoded with PyAV."""
     av = _import_av()
@@ -287,25 +287,30 @@ def _save_png(image: Image.Image, path: Path) -> None:
     write_atomic(path, encoded.getvalue())
 
 
-def _iter_frames(
-    sources: list[_Source], skip: Callable[[str, BaseException], None]
-) -> Iterator[tuple[str, np.ndarray]]:
-    """(key, RGB image) for every readable image and video frame; unreadable ones are passed to ``skip``."""
+@dataclass(frozen=True)
+class _Frame:
+    key: str  # output name
+    source: str  # what the summary and the log call it
+    image: np.ndarray
+
+
+def _iter_frames(sources: list[_Source], skip: Callable[[str, BaseException], None]) -> Iterator[_Frame]:
+    """Every readable image and video frame (RGB); unreadable ones are passed to ``skip``."""
     for source in sources:
         if not source.is_video:
             try:
                 image = read_image(source.path)
-            # Anything a broken file makes PIL raise (OSError, SyntaxError, DecompressionBombError, ...) is
-            # that file's problem, not the run's: record it and go on.
+            # Anything a broken file makes the decoder raise (ValueError, MemoryError, ...) is that file's
+            # problem, not the run's: record it and go on.
             except Exception as error:  # noqa: BLE001
                 skip(str(source.path), error)
                 continue
-            yield source.key, image
+            yield _Frame(source.key, str(source.path), image)
             continue
         count = 0
         try:
             for frame in iter_video_frames(source.path):
-                yield f"{source.key}/{count:06d}", frame
+                yield _Frame(f"{source.key}/{count:06d}", f"{source.path} (frame {count})", frame)
                 count += 1
         # A damaged video (or no PyAV to read it) loses its remaining frames, not the run.
         except Exception as error:  # noqa: BLE001
@@ -313,20 +318,41 @@ def _iter_frames(
 
 
 def _batches_of_equal_size(
-    frames: Iterable[tuple[str, np.ndarray]], processor: DabnetImageProcessor, batch_size: int
-) -> Iterator[list[tuple[str, np.ndarray]]]:
+    frames: Iterable[_Frame], processor: DabnetImageProcessor, batch_size: int
+) -> Iterator[list[_Frame]]:
     """Consecutive frames grouped into batches whose images share one network-input size."""
-    batch: list[tuple[str, np.ndarray]] = []
+    batch: list[_Frame] = []
     batch_input_size = None
-    for key, image in frames:
-        input_size = processor.input_size(*image.shape[:2])
+    for frame in frames:
+        input_size = processor.input_size(*frame.image.shape[:2])
         if batch and (input_size != batch_input_size or len(batch) == batch_size):
             yield batch
             batch = []
-        batch.append((key, image))
+        batch.append(frame)
         batch_input_size = input_size
     if batch:
         yield batch
+
+
+def _segment_each(
+    model: DabnetForSemanticSegmentation, processor: DabnetImageProcessor, batch: list[_Frame],
+    skip: Callable[[str, BaseException], None],
+) -> Iterator[tuple[_Frame, np.ndarray]]:
+    """(frame, label map) for each frame of a batch that can be segmented; the others are passed to ``skip``.
+
+    A failing batch (out of memory, a shape the model refuses, ...) is retried one image at a time, so only the
+    images that fail on their own are lost.
+    """
+    try:
+        label_maps = segment(model, processor, [frame.image for frame in batch])
+    except Exception as error:  # noqa: BLE001 - MemoryError included: the next file may well fit
+        if len(batch) == 1:
+            skip(batch[0].source, error)
+            return
+        for frame in batch:
+            yield from _segment_each(model, processor, [frame], skip)
+        return
+    yield from zip(batch, label_maps)
 
 
 def _count_frames(sources: list[_Source]) -> int | None:
@@ -397,11 +423,8 @@ def _resolve_processor(
 ) -> DabnetImageProcessor:
     """With ``use_saved``, a processor saved beside the weights (folder or Hub repo) if there is one; else the
     dataset's protocol, else (no dataset) no resize at all."""
-    if use_saved and ref is not None and not ref.is_zoo_name:
-        try:
-            return DabnetImageProcessor.from_pretrained(ref.location)
-        except (OSError, ValueError) as error:
-            logger.info("No image processor saved with %s (%s); using the dataset's protocol.", ref, error)
+    if use_saved and ref is not None and (saved := saved_processor(ref)) is not None:
+        return saved
     if dataset is not None:
         return create_processor(dataset, **_mean_std(model))
     logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")

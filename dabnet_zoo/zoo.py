@@ -120,6 +120,20 @@ def create_processor(dataset: str, **overrides: Any) -> DabnetImageProcessor:
     return DabnetImageProcessor(**kwargs)
 
 
+def saved_processor(name_or_path: str | os.PathLike | ModelRef) -> DabnetImageProcessor | None:
+    """The image processor saved beside a folder's or Hub repo's weights (``preprocessor_config.json``): the test
+    protocol the model was trained and published with, which ``predict`` and ``recipes/evaluate.py`` follow unless
+    told otherwise. None for a zoo name (its dataset preset is the protocol) and where none was saved."""
+    ref = resolve_model(name_or_path)
+    if ref.is_zoo_name:
+        return None
+    try:
+        return DabnetImageProcessor.from_pretrained(ref.location)
+    except (OSError, ValueError) as error:
+        logger.info("No image processor saved with %s (%s); using the dataset's protocol.", ref, error)
+        return None
+
+
 def load_model(
     name_or_path: str | os.PathLike | ModelRef, dataset: str | None = None
 ) -> DabnetForSemanticSegmentation:
@@ -209,4 +223,4 @@ def _quiet_loading() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
-__all__ = ["create_config", "create_model", "create_processor", "load_model"]
+__all__ = ["create_config", "create_model", "create_processor", "load_model", "saved_processor"]

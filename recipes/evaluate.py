@@ -2,9 +2,12 @@
 # predictions.
 #
 # MODEL is a zoo name (dabnet_r18_p2, dabnet_r18_p2.camvid: published weights, or random ones with a warning),
-# a save_pretrained / converted folder, or a Hub repo id. The default is the original's protocol (spec §5.3):
-# whole-image inference at the dataset's test size (Cityscapes 1024x2048), logits resized to the network input
-# and then to the label size, argmax. --mode slide and --mode ms+flip are options; reported numbers use whole.
+# a save_pretrained / converted folder, or a Hub repo id. The default is the original's protocol (see
+# docs/architecture.md): whole-image inference at the test size, logits resized to the network input and then to
+# the label size, argmax. The test size and normalisation are those of the processor saved beside the weights
+# (preprocessor_config.json; a converted checkpoint carries its dataset's, e.g. Cityscapes 1024x2048 keeping the
+# ratio), else the dataset preset's; --test-size H W overrides both with the preset at that size.
+# --mode slide and --mode ms+flip are options; reported numbers use whole.
 #
 #   accelerate launch recipes/evaluate.py MODEL --dataset cityscapes --data-root ROOT [--split val]
 #       [--mode whole|slide|ms+flip] [--results-dir results]
@@ -43,10 +46,11 @@ from dabnet_zoo.evaluation import (
     format_results_table,
 )
 from dabnet_zoo.presets import DATASETS
-from dabnet_zoo.registry import identify_config, resolve_model, split_model_name
+from dabnet_zoo.registry import ModelRef, identify_config, resolve_model, split_model_name
 from dabnet_zoo.data.synthetic import is_synthetic_root
 from dabnet_zoo.results import EVAL_MODES, SYNTHETIC, evaluation_file_name, write_evaluation_result
 from dabnet_zoo.weights import weights_sha256
+from dabnet_zoo.zoo import saved_processor
 
 logger = logging.getLogger("evaluate")
 
@@ -70,7 +74,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="ms+flip: scale factors (default: the original's 0.5 ... 1.75)")
     parser.add_argument("--no-flip", action="store_true", help="ms+flip: do not add mirrored passes")
     parser.add_argument("--test-size", type=int, nargs=2, metavar=("H", "W"),
-                        help="override the dataset's test size (faster, but not the original protocol)")
+                        help="test at this size instead of the model's saved processor or the dataset preset "
+                             "(faster, but not the original protocol)")
     parser.add_argument("--batch-size", type=int, default=1, help="images per process and step (default 1)")
     parser.add_argument("--num-workers", type=int, default=2, help="data-loading workers per process (default 2)")
     parser.add_argument("--results-dir", default="results", metavar="DIR",
@@ -112,10 +117,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
     ref = resolve_model(args.model, args.dataset)  # a mistyped folder fails here, before anything is loaded
     dataset = ref.dataset or "cityscapes"  # given, named, or the folder's classes; a Hub id's are checked below
     preset = get_dataset_preset(dataset)
-    transform = TestTransform.from_preset(dataset, **({"size": tuple(args.test_size)} if args.test_size else {}))
-    if args.test_size and accelerator.is_main_process:
-        logger.warning("Test size %s instead of the original's %s: numbers are not comparable with the paper's.",
-                       tuple(args.test_size), preset.test_size)
+    transform = test_transform(args, ref, dataset, accelerator.is_main_process)
     options = dict(
         accelerator=accelerator, batch_size=args.batch_size, mode=args.mode, scales=args.scales,
         flip=not args.no_flip, crop_size=tuple(args.crop_size or preset.train_crop_size),
@@ -182,6 +184,24 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
             write_evaluation_result(results_path, record, overwrite=args.overwrite)
             print(f"Wrote {results_path}")
     return 0
+
+
+def test_transform(args: argparse.Namespace, ref: ModelRef, dataset: str, main_process: bool) -> TestTransform:
+    """The test protocol: ``--test-size`` (the dataset preset at that size) if given, else the processor saved
+    beside the model's weights, else the dataset preset's."""
+    preset = get_dataset_preset(dataset)
+    if args.test_size:
+        if main_process:
+            logger.warning("Test size %s instead of the original's %s: numbers are not comparable with the paper's.",
+                           tuple(args.test_size), preset.test_size)
+        return TestTransform.from_preset(dataset, size=tuple(args.test_size))
+    processor = saved_processor(ref)
+    if processor is None:
+        return TestTransform.from_preset(dataset)
+    transform = TestTransform.from_processor(processor)
+    if main_process:
+        logger.info("Test protocol of %s's preprocessor_config.json: %s", ref, transform)
+    return transform
 
 
 def _command(accelerator: Accelerator) -> str:

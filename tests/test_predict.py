@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -70,11 +71,13 @@ def test_mixed_folder_processes_valid_images_and_skips_the_corrupt_one(tmp_path,
     assert not list((tmp_path / "out").rglob("*.tmp")), "temporary files left behind"
 
 
-def test_sixteen_bit_files_are_read_scaled(tmp_path):
+def test_sixteen_bit_files_are_read_as_opencv_reads_them(tmp_path):
     values = rng_image((6, 7), np.uint16, 65536, seed=4)
     Image.fromarray(values).save(tmp_path / "deep.png")
     rgb = read_image(tmp_path / "deep.png")
-    np.testing.assert_array_equal(rgb[..., 1], np.round(values / 257).astype(np.uint8))
+    # the original reads with cv2.imread(IMREAD_COLOR), which keeps the high byte of 16-bit samples
+    np.testing.assert_array_equal(rgb, cv2.imread(str(tmp_path / "deep.png"), cv2.IMREAD_COLOR)[..., ::-1])
+    np.testing.assert_array_equal(rgb[..., 1], (values >> 8).astype(np.uint8))
 
 
 def test_results_do_not_depend_on_the_batch(tmp_path, model, small):

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .. import image_processing_dabnet as protocol
 from ..errors import InputError
 from ..presets import get_dataset_preset
 
@@ -54,25 +55,25 @@ _SPLIT_ALIASES = {
 
 
 def image_to_tensor(image: Any) -> torch.Tensor:
-    """A PIL image or an (H, W, 3) / (H, W) uint8 array → uint8 (3, H, W) RGB tensor (grey is replicated)."""
+    """A PIL image or an (H, W, 3) / (H, W) array → uint8 (3, H, W) RGB tensor, converted as the image processor
+    converts in-memory images (:func:`dabnet_zoo.image_processing_dabnet.to_rgb_uint8`: grey replicated, alpha
+    dropped, 16-bit reduced as OpenCV does)."""
     from PIL import Image
 
-    if isinstance(image, Image.Image):
-        image = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
-    array = np.asarray(image)
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise InputError(f"Expected an RGB uint8 image, got an array of shape {array.shape} and dtype {array.dtype}.")
+    if not isinstance(image, (Image.Image, np.ndarray, torch.Tensor)):
+        image = np.asarray(image)  # e.g. nested lists from a datasets column in "python" format
+    try:
+        array = protocol.to_rgb_uint8(image)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"Expected an RGB image: {error}") from None
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:
-    """Decode an image file as uint8 (3, H, W) RGB (Pillow; palette, grey and RGBA files are converted)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image_to_tensor(image)
+    """Decode an image file as uint8 (3, H, W) RGB exactly as the original does, with OpenCV
+    (:func:`dabnet_zoo.image_processing_dabnet.read_image`: grey replicated, alpha dropped, EXIF orientation
+    applied)."""
+    return image_to_tensor(protocol.read_image(path))
 
 
 def label_to_array(label: Any, source: str = "label") -> np.ndarray:
@@ -104,11 +105,9 @@ def read_label(path: str | os.PathLike) -> np.ndarray:
 
 
 def reduce_zero_label(label: np.ndarray, ignore_index: int = 255) -> np.ndarray:
-    """mmseg's ``reduce_zero_label``: 0 (unlabelled) → ignore, every other value v → v − 1, ignore stays."""
-    label = label.astype(np.int64)
-    reduced = label - 1
-    reduced[(label == 0) | (label == ignore_index)] = ignore_index
-    return reduced
+    """mmseg's ``reduce_zero_label``: 0 (unlabelled) → ignore, every other value v → v − 1, ignore stays
+    (:func:`dabnet_zoo.image_processing_dabnet.reduce_labels`, shared with the image processor)."""
+    return protocol.reduce_labels(label, ignore_index)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -257,12 +256,11 @@ class SegmentationFolderDataset(SegmentationDataset):
 
     def _load(self, index: int) -> tuple[Any, Any, str]:
         image_path, label_path = self.files[index]
-        from PIL import Image
-
-        with Image.open(image_path) as image, Image.open(label_path) as label:
-            image.load()
-            label.load()
-            return image.convert("RGB"), label_to_array(label, str(label_path)), str(label_path)
+        try:
+            image = read_image(image_path)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+        return image, read_label(label_path), str(label_path)
 
 
 def _preset_kwargs(dataset: str, kwargs: dict[str, Any]) -> dict[str, Any]:

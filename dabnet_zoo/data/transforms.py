@@ -17,12 +17,10 @@ deterministic function that applies them (as torchvision's ``get_params``): :fun
 mmseg's order, each with mmseg's distribution (numpy's ``randint(2)`` becomes a torch coin flip and so on); only the
 numbers come from torch, so the exact crops differ from an mmseg run while the deterministic parts equal it.
 
-OpenCV, as in the original: the HSV round trips of the saturation and hue steps are OpenCV's 8-bit
-``cvtColor`` (H in 0..179; torchvision's ``adjust_saturation``/``adjust_hue`` compute something else), and label
-maps are resized with OpenCV's nearest-neighbour rule (``floor(dst · (1 / scale))`` in double precision).
-Bilinear image resizing uses ``torch.nn.functional.interpolate`` (half-pixel centres, no antialiasing, like
-``cv2.INTER_LINEAR``); OpenCV computes with 11-bit fixed-point weights, we in float32 then round (at most 1 grey
-level apart).
+OpenCV, as in the original: images are resized with OpenCV's bilinear ``INTER_LINEAR`` and label maps with its
+nearest-neighbour rule (the functions of :mod:`dabnet_zoo.image_processing_dabnet`, shared with the test
+protocol), and the saturation and hue steps round-trip through OpenCV's 8-bit ``cvtColor`` HSV (H in 0..179;
+torchvision's ``adjust_saturation``/``adjust_hue`` compute something else).
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .. import image_processing_dabnet as protocol
 from ..errors import InputError
 from ..presets import DATASETS, IMAGENET_MEAN, IMAGENET_STD, get_dataset_preset
 
@@ -99,32 +98,28 @@ def keep_ratio_size(height: int, width: int, scale: Size) -> Size:
 
 
 def resize_image(image: torch.Tensor, size: Size) -> torch.Tensor:
-    """Bilinear (half-pixel centres, no antialiasing) resize of a uint8 image, rounded back to uint8."""
+    """Bilinear resize of a uint8 (3, H, W) image exactly as the original: OpenCV's ``INTER_LINEAR`` (mmcv's
+    ``imresize``; :func:`dabnet_zoo.image_processing_dabnet.resize_image`)."""
     if tuple(image.shape[1:]) == tuple(size):
         return image
-    resized = F.interpolate(image[None].float(), size=size, mode="bilinear", align_corners=False)
-    return resized[0].round_().clamp_(0, 255).to(torch.uint8)
-
-
-def _nearest_source_indices(source: int, target: int) -> torch.Tensor:
-    # OpenCV's INTER_NEAREST: floor(dst * (1 / (target / source))) in double precision, clamped to the last
-    # index. The double rounding makes it differ from the exact floor(dst * source / target) at some boundaries.
-    inverse_scale = 1.0 / (target / source)
-    return (torch.arange(target, dtype=torch.float64) * inverse_scale).floor_().to(torch.int64).clamp_(max=source - 1)
+    resized = protocol.resize_image(image.permute(1, 2, 0).contiguous().numpy(), size)
+    return torch.from_numpy(resized).permute(2, 0, 1).contiguous()
 
 
 def resize_label(label: torch.Tensor, size: Size) -> torch.Tensor:
-    """Nearest-neighbour resize of a label map exactly as ``cv2.resize(..., interpolation=cv2.INTER_NEAREST)``
-    (mmcv's ``imrescale(..., interpolation='nearest')``), for any integer dtype."""
+    """Nearest-neighbour resize of a label map of any integer dtype exactly as OpenCV's ``INTER_NEAREST``
+    (mmcv's ``imrescale(..., interpolation='nearest')``; see
+    :func:`~dabnet_zoo.image_processing_dabnet.nearest_source_indices`)."""
     height, width = label.shape
     if (height, width) == tuple(size):
         return label
-    rows = _nearest_source_indices(height, size[0])
-    cols = _nearest_source_indices(width, size[1])
+    rows = torch.from_numpy(protocol.nearest_source_indices(height, size[0]))
+    cols = torch.from_numpy(protocol.nearest_source_indices(width, size[1]))
     return label[rows[:, None], cols[None, :]]
 
 
-def draw_rescale_ratio(ratio_range: tuple[float, float] = (0.5, 2.0), generator: torch.Generator | None = None) -> float:
+def draw_rescale_ratio(ratio_range: tuple[float, float] = (0.5, 2.0),
+                       generator: torch.Generator | None = None) -> float:
     """The random draw of the rescale step: a ratio uniform in [low, high) (mmseg's ``_random_sample_ratio``)."""
     return _uniform(ratio_range[0], ratio_range[1], generator)
 
@@ -325,18 +320,9 @@ def _scale_and_shift(values: torch.Tensor, alpha: float = 1.0, beta: float = 0.0
     return (values.to(torch.float32) * alpha + beta).clamp_(0, 255).to(torch.uint8)
 
 
-def _opencv():
-    try:
-        import cv2
-    except ImportError:
-        raise ImportError("The training augmentation uses OpenCV, as the original does; install it with "
-                          "`pip install opencv-python-headless` (or `pip install 'dabnet-zoo[train]'`).") from None
-    return cv2
-
-
 def _adjust_hsv(image: torch.Tensor, saturation: float | None, hue: int | None) -> torch.Tensor:
     """mmcv's ``bgr2hsv`` → change S or H → ``hsv2bgr`` round trip (OpenCV's 8-bit HSV, H in 0..179), on RGB."""
-    cv2 = _opencv()
+    cv2 = protocol._opencv()
     hsv = torch.from_numpy(cv2.cvtColor(image.permute(1, 2, 0).contiguous().numpy(), cv2.COLOR_RGB2HSV))
     if saturation is not None:
         hsv[..., 1] = _scale_and_shift(hsv[..., 1], alpha=saturation)
@@ -473,23 +459,33 @@ class TrainTransform:
 
 
 class TestTransform:
-    """The original test pipeline: one resize, then normalise. The label, if given, is returned unchanged
-    (int64): the original compares logits resized back to the label's own size.
+    """The original test pipeline for dataset samples: one resize, then normalise, by the image processor's own
+    steps (:class:`~dabnet_zoo.image_processing_dabnet.DabnetImageProcessor`: OpenCV bilinear on the uint8 image,
+    then ``(x - mean) / std`` in float32), so evaluation, ``predict`` and the processor give identical pixels. The
+    label, if given, is returned unchanged (int64): the original compares logits resized back to the label's own
+    size.
 
     Args:
         size: (height, width) target; with ``keep_ratio`` the image is scaled to fit it (mmcv's rescale).
         keep_ratio: keep the aspect ratio (Cityscapes) or resize to exactly ``size`` (CamVid, COCO-Stuff).
         mean, std: normalisation on the 0..255 scale.
+        processor: follow this processor's protocol instead (a model folder's ``preprocessor_config.json``); then
+            ``size``, ``keep_ratio``, ``mean`` and ``std`` are not given.
     """
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, size: Size, keep_ratio: bool = True, mean: Sequence[float] = IMAGENET_MEAN,
-                 std: Sequence[float] = IMAGENET_STD) -> None:
-        self.size = tuple(size)
-        self.keep_ratio = keep_ratio
-        self.mean = tuple(mean)
-        self.std = tuple(std)
+    def __init__(self, size: Size | None = None, keep_ratio: bool = True, mean: Sequence[float] = IMAGENET_MEAN,
+                 std: Sequence[float] = IMAGENET_STD, *,
+                 processor: protocol.DabnetImageProcessor | None = None) -> None:
+        if processor is None:
+            if size is None:
+                raise InputError("TestTransform needs a size=(height, width) or a processor=.")
+            processor = protocol.DabnetImageProcessor(size=tuple(size), keep_ratio=keep_ratio, image_mean=mean,
+                                                      image_std=std)
+        elif size is not None:
+            raise InputError("Pass either size (with keep_ratio, mean, std) or processor to TestTransform, not both.")
+        self.processor = processor
 
     @classmethod
     def from_preset(cls, dataset: str, **overrides) -> TestTransform:
@@ -499,12 +495,28 @@ class TestTransform:
         kwargs.update(overrides)
         return cls(**kwargs)
 
+    @classmethod
+    def from_processor(cls, processor: protocol.DabnetImageProcessor) -> TestTransform:
+        """The test protocol a saved image processor defines (e.g. the one beside a model's weights)."""
+        return cls(processor=processor)
+
+    @property
+    def size(self) -> Size | None:
+        """The (height, width) test size; None when the processor does not resize or resizes by its short side."""
+        size = self.processor.size
+        if not self.processor.do_resize or "height" not in size:
+            return None
+        return size["height"], size["width"]
+
+    @property
+    def keep_ratio(self) -> bool:
+        return self.processor.keep_ratio
+
     def __call__(
         self, image: torch.Tensor, label: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         _check_pair(image, label)
-        size = keep_ratio_size(image.shape[1], image.shape[2], self.size) if self.keep_ratio else self.size
-        pixel_values = normalize(resize_image(image, size), self.mean, self.std)
+        pixel_values = torch.from_numpy(self.processor(image)["pixel_values"][0])
         return pixel_values, None if label is None else label.to(torch.int64)
 
     def __repr__(self) -> str:
