@@ -91,8 +91,7 @@ def run(tmp_path_factory) -> dict:
 
     # Our parameter names for the fixture's (original) names, one to one.
     original_names = META["parameters"]["names"]
-    ours = {rename_original_key(name): name for name in original_names}
-    assert sorted(ours) == sorted(name for name, _ in model.named_parameters())
+    assert sorted(map(rename_original_key, original_names)) == sorted(name for name, _ in model.named_parameters())
     parameters = dict(model.named_parameters())
     by_original = {name: parameters[rename_original_key(name)] for name in original_names}
     initial = {name: p.detach().clone() for name, p in by_original.items()}
