@@ -71,8 +71,8 @@ def training_step(model: nn.Module, batch: dict[str, torch.Tensor], optimizer: t
     """One micro-batch of training; returns its loss (detached).
 
     ``batch`` holds ``image`` (normalised, N x 3 x H x W) and ``label`` (N x H x W). The loss is the model's own:
-    the decode head's cross-entropy plus the auxiliary heads' at their configured weights, averaged over the
-    labelled pixels. ``model`` and ``optimizer`` are prepared by ``accelerator``, whose ``accumulate`` decides
+    the decode head's cross-entropy plus the auxiliary heads' at their configured weights, each averaged over all
+    pixels (ignored ones add 0 but count, as the original). ``model`` and ``optimizer`` are prepared by ``accelerator``, whose ``accumulate`` decides
     whether this micro-batch ends an iteration (then the optimiser steps and the gradients are cleared). The
     learning-rate scheduler is the caller's: step it once per iteration, when ``accelerator.sync_gradients``.
     """
