@@ -72,9 +72,10 @@ def training_step(model: nn.Module, batch: dict[str, torch.Tensor], optimizer: t
 
     ``batch`` holds ``image`` (normalised, N x 3 x H x W) and ``label`` (N x H x W). The loss is the model's own:
     the decode head's cross-entropy plus the auxiliary heads' at their configured weights, each averaged over all
-    pixels (ignored ones add 0 but count, as the original). ``model`` and ``optimizer`` are prepared by ``accelerator``, whose ``accumulate`` decides
-    whether this micro-batch ends an iteration (then the optimiser steps and the gradients are cleared). The
-    learning-rate scheduler is the caller's: step it once per iteration, when ``accelerator.sync_gradients``.
+    pixels (ignored ones add 0 but count, as the original). ``model`` and ``optimizer`` are prepared by
+    ``accelerator``, whose ``accumulate`` decides whether this micro-batch ends an iteration (then the optimiser
+    steps and the gradients are cleared). The learning-rate scheduler is the caller's: step it once per
+    iteration, when ``accelerator.sync_gradients``.
     """
     pixel_values = batch["image"].to(accelerator.device, non_blocking=True)
     labels = batch["label"].to(accelerator.device, non_blocking=True)
