@@ -1,8 +1,9 @@
 """ONNX export, ONNX Runtime sessions and TensorRT engines for DABNet.
 
-The ONNX graph has one input ``pixel_values`` (N, 3, H, W) with dynamic batch, height and width, where H and W
-must be multiples of 32·P (sizes the original accepts; the exported graph does not pad). Its output is either
-``logits`` (N, C, H/8, W/8), or with ``include_postprocess`` the whole-image prediction ``labels`` (N, H, W) as
+The ONNX graph has one input ``pixel_values`` (N, 3, H, W) with dynamic batch, height and width of any size: like
+the PyTorch model, the graph zero-pads the input at the bottom and right to the nearest size the original
+accepts and crops the logits back, so every size gives PyTorch's logits. Its output is either ``logits``
+(N, C, ceil(H/8), ceil(W/8)), or with ``include_postprocess`` the whole-image prediction ``labels`` (N, H, W) as
 int32: logits resized bilinearly to the input size and arg-maxed inside the graph, as the original's test mode
 does. FP16 graphs keep float32 input and logits so callers need not change dtypes.
 
@@ -15,9 +16,9 @@ ONNX file, so an FP16 engine is built from an FP16 export). :class:`OnnxRuntimeR
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,17 +27,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from .deploy import fold_batch_norms, fuse_patch_unshuffle
-from .errors import DabnetZooError
-from .fileio import atomic_file, write_atomic
+from .configuration_dabnet import DabnetConfig
+from .errors import DabnetZooError, InputError
+from .fileio import write_atomic
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
 logger = logging.getLogger(__name__)
 
-_MAX_SIDE_MULTIPLE = 128  # dynamic height/width up to 128 x 32·P (4096 for P1)
+# The ONNX metadata key holding the exported model's config (JSON).
+CONFIG_METADATA_KEY = "dabnet_zoo_config"
+# Traced input of a dynamic export: batch 2 and sides that need padding for every P (so no size is specialised).
+_TRACE_SHAPE = (2, 3, 96, 160)
 
 
-def _round_up(side: int, multiple: int) -> int:
-    return max(1, -(-side // multiple)) * multiple
+def padded_side(side, patch_size: int):
+    """:func:`dabnet_zoo.modeling_dabnet.valid_input_size` for one side, in closed form with integer operations
+    that ``torch.export`` keeps symbolic (``side`` may be an int or a SymInt).
+
+    For P >= 2 the valid sides are exactly 32·m - 2 and 32·m with m a multiple of P (every stage side
+    ceil(side / 2**k), k = 2..5, is then a multiple of P, and an even side is needed): the smallest one at least
+    ``side`` is 32·m - 2 for the smallest such m, or 32·m when ``side`` exceeds 32·m - 2. For P = 1 any even side
+    is valid. The model's own loop cannot be traced with symbolic sizes.
+    """
+    even = 2 * ((side + 1) // 2)
+    if patch_size == 1:
+        return even
+    multiple = 32 * patch_size
+    return torch.sym_max(multiple * ((side + multiple - 1) // multiple) - 2, even)
 
 
 def resize_and_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -45,7 +62,12 @@ def resize_and_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tens
 
 
 class _ExportWrapper(nn.Module):
-    """Logits, or resize + argmax, from normalised float32 images; computes in ``dtype``."""
+    """Logits, or resize + argmax, from normalised float32 images of any size; computes in ``dtype``.
+
+    Pads and crops as :meth:`DabnetForSemanticSegmentation.forward` does, with the symbolic :func:`padded_side`
+    (the model skips its own padding under ``torch.export``) and a crop written as ``(side + 7) // 8``: the
+    model's ``-(-side // 8)`` is exported as a truncating division and crops one row short.
+    """
 
     def __init__(self, model: DabnetForSemanticSegmentation, include_postprocess: bool, dtype: torch.dtype):
         super().__init__()
@@ -54,10 +76,14 @@ class _ExportWrapper(nn.Module):
         self.dtype = dtype
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        logits = self.model(pixel_values.to(self.dtype), return_dict=False)[0]
+        height, width = pixel_values.shape[-2:]
+        patch_size = self.model.config.patch_size
+        padding = (0, padded_side(width, patch_size) - width, 0, padded_side(height, patch_size) - height)
+        features = self.model.dabnet(F.pad(pixel_values.to(self.dtype), padding), return_dict=False)[0]
+        logits = self.model.decode_head(features)[..., : (height + 7) // 8, : (width + 7) // 8]
         if not self.include_postprocess:
             return logits.float()
-        return resize_and_argmax(logits, pixel_values.shape[-2:]).to(torch.int32)
+        return resize_and_argmax(logits, (height, width)).to(torch.int32)
 
 
 def export_onnx(
@@ -71,19 +97,42 @@ def export_onnx(
     batch_size: int = 1,
     verify: bool = False,
 ) -> Path:
-    """Export ``model`` to an ONNX file (written atomically) and check it with ``onnx.checker``.
+    """Export ``model`` to an ONNX file (see :func:`export_onnx_bytes` for the arguments).
+
+    The graph is built, checked and (with ``verify``) run in memory; the file is then written atomically, so a
+    failed export leaves nothing behind, not even the output's folder.
+    """
+    data = export_onnx_bytes(model, height, width, include_postprocess, fp16, dynamic, batch_size, verify)
+    write_atomic(output_path, data)
+    logger.info("Exported %s (%s, %s)", output_path, "fp16" if fp16 else "fp32",
+                "labels" if include_postprocess else "logits")
+    return Path(output_path)
+
+
+def export_onnx_bytes(
+    model: DabnetForSemanticSegmentation,
+    height: int = 1024,
+    width: int = 2048,
+    include_postprocess: bool = False,
+    fp16: bool = False,
+    dynamic: bool = True,
+    batch_size: int = 1,
+    verify: bool = False,
+) -> bytes:
+    """Export ``model`` to a serialised ONNX model, checked with ``onnx.checker``.
+
+    The model's config is stored in the file's metadata (``dabnet_zoo_config``), so the file names its model.
 
     Batch norms are folded into the convolutions and each SIM's patch folding into its first convolution first
     (:func:`dabnet_zoo.deploy.fold_batch_norms`, :func:`dabnet_zoo.deploy.fuse_patch_unshuffle`).
 
     Args:
         model: a DABNet segmentation model (its weights are copied, the model itself is not changed).
-        output_path: the ``.onnx`` file to write.
-        height, width: the example input size; must be multiples of 32·P.
+        height, width: the input size of a fixed-shape export, and the size that ``verify`` runs at.
         include_postprocess: end the graph with bilinear resize to the input size and argmax (int32 labels).
         fp16: compute in float16 (input and logits stay float32).
-        dynamic: dynamic batch, height and width (multiples of 32·P); otherwise the shape
-            (``batch_size``, 3, ``height``, ``width``) is fixed.
+        dynamic: dynamic batch, height and width (any size); otherwise the shape (``batch_size``, 3,
+            ``height``, ``width``) is fixed.
         batch_size: the batch of a fixed-shape export.
         verify: before the file is written, run it in ONNX Runtime on a random batch and compare with ``model``
             in PyTorch (:func:`verify_onnx`); a file outside the tolerance is not written.
@@ -92,53 +141,61 @@ def export_onnx(
         import onnx
     except ImportError:
         raise DabnetZooError('ONNX export needs onnx and onnxscript: pip install "dabnet-zoo[export]"') from None
-    multiple = 32 * model.config.patch_size
-    if batch_size < 1:
-        raise DabnetZooError(f"Export batch size must be at least 1, got {batch_size}.")
-    if height < 1 or width < 1 or height % multiple or width % multiple:
+    if batch_size < 1 or height < 1 or width < 1:
         raise DabnetZooError(
-            f"Export size {height}x{width} is not a multiple of {multiple} (32·P for P={model.config.patch_size}); "
-            f"use e.g. {_round_up(height, multiple)}x{_round_up(width, multiple)}."
+            f"Export batch size, height and width must be at least 1, got batch {batch_size}, {height}x{width}."
         )
     # Folded batch norms: runtimes fuse conv + BN themselves, but not the SIM's BN after a sum of two convs.
     network = fuse_patch_unshuffle(fold_batch_norms(copy.deepcopy(model).eval().cpu()))  # traced on the CPU
     wrapper = _ExportWrapper(network, include_postprocess, torch.float16 if fp16 else torch.float32).eval()
-    example = torch.randn(2 if dynamic else batch_size, 3, height, width)  # dynamic: size-1 dims get specialised
-    dynamic_shapes = None
     if dynamic:
-        batch = torch.export.Dim("batch", min=1, max=64)
-        rows = torch.export.Dim("rows", min=1, max=_MAX_SIDE_MULTIPLE)
-        cols = torch.export.Dim("cols", min=1, max=_MAX_SIDE_MULTIPLE)
-        dynamic_shapes = {"pixel_values": {0: batch, 2: multiple * rows, 3: multiple * cols}}
+        example = torch.randn(_TRACE_SHAPE)
+        any_size = torch.export.Dim.DYNAMIC
+        dynamic_shapes = {"pixel_values": {0: any_size, 2: any_size, 3: any_size}}
+    else:
+        example, dynamic_shapes = torch.randn(batch_size, 3, height, width), None
+    program = torch.onnx.export(
+        wrapper,
+        (example,),
+        input_names=["pixel_values"],
+        output_names=["labels" if include_postprocess else "logits"],
+        dynamic_shapes=dynamic_shapes,
+        dynamo=True,
+        external_data=False,
+        verbose=False,
+    )
+    proto = program.model_proto
+    onnx.helper.set_model_props(proto, {CONFIG_METADATA_KEY: model.config.to_json_string()})
+    onnx.checker.check_model(proto)
+    data = proto.SerializeToString()
+    if verify:
+        random_batch = torch.randn(batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
+        verification = verify_onnx(model, data, random_batch, fp16=fp16)
+        if verification.error > verification.tolerance:
+            raise DabnetZooError(
+                f"The exported graph does not match PyTorch ({verification}); the file was not written. "
+                "Please report this with the model name and --size."
+            )
+        logger.info("Verified in ONNX Runtime: %s", verification)
+    return data
 
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=output_path.parent, prefix=f".{output_path.name}.") as staging:
-        staged = Path(staging) / output_path.name
-        program = torch.onnx.export(
-            wrapper,
-            (example,),
-            input_names=["pixel_values"],
-            output_names=["labels" if include_postprocess else "logits"],
-            dynamic_shapes=dynamic_shapes,
-            dynamo=True,
-            external_data=False,
+
+def onnx_config(onnx_path: str | os.PathLike) -> DabnetConfig:
+    """The config of the model an ONNX file was exported from, read from the metadata :func:`export_onnx` writes."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load(str(onnx_path), load_external_data=False)
+    except (OSError, DecodeError) as error:
+        raise InputError(f"{onnx_path} is not a readable ONNX file ({type(error).__name__}: {error}).") from None
+    metadata = {entry.key: entry.value for entry in proto.metadata_props}
+    if CONFIG_METADATA_KEY not in metadata:
+        raise InputError(
+            f"{onnx_path} carries no dabnet-zoo model config (exported by another tool or an older dabnet-zoo): "
+            "pass the model it was exported from as MODEL and the file with --onnx."
         )
-        program.save(str(staged))
-        onnx.checker.check_model(str(staged))
-        if verify:
-            random_batch = torch.randn(batch_size, 3, height, width, generator=torch.Generator().manual_seed(0))
-            verification = verify_onnx(model, staged, random_batch, fp16=fp16)
-            if verification.error > verification.tolerance:
-                raise DabnetZooError(
-                    f"The exported graph does not match PyTorch ({verification}); {output_path} was not written. "
-                    "Please report this with the model name and --size."
-                )
-            logger.info("Verified in ONNX Runtime: %s", verification)
-        os.replace(staged, output_path)
-    logger.info("Exported %s (%s, %s)", output_path, "fp16" if fp16 else "fp32",
-                "labels" if include_postprocess else "logits")
-    return output_path
+    return DabnetConfig.from_dict(json.loads(metadata[CONFIG_METADATA_KEY]))
 
 
 @dataclass(frozen=True)
@@ -161,10 +218,10 @@ class OnnxVerification:
 _TOLERANCES = {("logits", False): 1e-4, ("logits", True): 2e-2, ("labels", False): 1e-3, ("labels", True): 1e-2}
 
 
-def verify_onnx(model: DabnetForSemanticSegmentation, onnx_path: str | os.PathLike, pixel_values: torch.Tensor,
-                fp16: bool = False) -> OnnxVerification:
-    """Run ``onnx_path`` in ONNX Runtime on the CPU and ``model`` (a copy, in eval mode) in PyTorch on
-    ``pixel_values``; the tolerance is the issue's 1e-4 relative for FP32 logits."""
+def verify_onnx(model: DabnetForSemanticSegmentation, onnx_path: str | os.PathLike | bytes,
+                pixel_values: torch.Tensor, fp16: bool = False) -> OnnxVerification:
+    """Run ``onnx_path`` (a file, or a serialised model) in ONNX Runtime on the CPU and ``model`` (a copy, in eval
+    mode) in PyTorch on ``pixel_values``; the tolerance is the issue's 1e-4 relative for FP32 logits."""
     output = OnnxRuntimeRunner(onnxruntime_session(onnx_path))(pixel_values)
     with torch.inference_mode():
         logits = copy.deepcopy(model).eval().cpu()(pixel_values).logits
@@ -175,8 +232,10 @@ def verify_onnx(model: DabnetForSemanticSegmentation, onnx_path: str | os.PathLi
     return OnnxVerification(kind, float(error), _TOLERANCES[kind, fp16])
 
 
-def onnxruntime_session(onnx_path: str | os.PathLike, device: str = "cpu", threads: int | None = None):
-    """An ONNX Runtime session on the CPU (or CUDA when ``onnxruntime-gpu`` is installed), full graph optimisation."""
+def onnxruntime_session(onnx_path: str | os.PathLike | bytes, device: str = "cpu", threads: int | None = None):
+    """An ONNX Runtime session on the CPU (or CUDA when ``onnxruntime-gpu`` is installed), full graph optimisation.
+
+    ``onnx_path`` is a file or a serialised model (bytes)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -188,7 +247,8 @@ def onnxruntime_session(onnx_path: str | os.PathLike, device: str = "cpu", threa
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         raise DabnetZooError("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu.")
-    return ort.InferenceSession(str(onnx_path), options, providers=providers)
+    model = onnx_path if isinstance(onnx_path, bytes) else str(onnx_path)
+    return ort.InferenceSession(model, options, providers=providers)
 
 
 class OnnxRuntimeRunner:
@@ -211,7 +271,7 @@ class OnnxRuntimeRunner:
         if self.output.name == "labels":
             shape, dtype = (batch, height, width), torch.int32
         else:  # logits at 1/8 resolution; the class dimension is fixed in the graph
-            shape, dtype = (batch, self.output.shape[1], height // 8, width // 8), torch.float32
+            shape, dtype = (batch, self.output.shape[1], -(-height // 8), -(-width // 8)), torch.float32
         output = torch.empty(shape, dtype=dtype, device=pixel_values.device)
         element_type = np.int32 if dtype == torch.int32 else np.float32
         device_type, device_id = pixel_values.device.type, pixel_values.device.index or 0
@@ -253,7 +313,7 @@ def build_tensorrt_engine(
         engine_path: the ``.engine`` file to write.
         input_shape: the (N, 3, H, W) shape the engine is tuned for.
         min_input_shape, max_input_shape: for a dynamic-shape export, the smallest and largest shapes the
-            engine must accept (default: ``input_shape``); sides must stay multiples of 32·P.
+            engine must accept (default: ``input_shape``).
         workspace_gib: the builder's scratch memory limit.
     """
     trt = import_tensorrt()
@@ -332,8 +392,11 @@ __all__ = [
     "TensorRTRunner",
     "build_tensorrt_engine",
     "export_onnx",
+    "export_onnx_bytes",
     "import_tensorrt",
+    "onnx_config",
     "onnxruntime_session",
+    "padded_side",
     "resize_and_argmax",
     "verify_onnx",
 ]

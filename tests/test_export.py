@@ -1,5 +1,5 @@
-"""ONNX export: the file runs in ONNX Runtime on the CPU and matches PyTorch at several shapes. TensorRT: engines
-match PyTorch where tensorrt and a GPU exist, and are refused clearly elsewhere."""
+"""ONNX export: the file runs in ONNX Runtime on the CPU and matches PyTorch at any size (the graph pads as the
+model does). TensorRT: engines match PyTorch where tensorrt and a GPU exist, and are refused clearly elsewhere."""
 
 from __future__ import annotations
 
@@ -15,9 +15,12 @@ from dabnet_zoo.export import (
     TensorRTRunner,
     build_tensorrt_engine,
     export_onnx,
+    onnx_config,
     onnxruntime_session,
+    padded_side,
     verify_onnx,
 )
+from dabnet_zoo.modeling_dabnet import valid_input_size
 from tests.conftest import original_state_dict
 
 pytest.importorskip("onnxruntime")
@@ -44,7 +47,9 @@ def labels_fp16_onnx(model, tmp_path_factory):
 
 def test_fp32_logits_match_pytorch_with_dynamic_batch_height_and_width(model, logits_onnx):
     session = onnxruntime_session(logits_onnx)
-    for shape in [(1, 3, 128, 256), (2, 3, 192, 320)]:
+    # Multiples of 32·P = 64, multiples of 32 only (padded in the graph), odd sizes, the smallest valid P2 size.
+    for shape in [(1, 3, 128, 256), (2, 3, 192, 320), (1, 3, 96, 160), (1, 3, 100, 170), (2, 3, 33, 65),
+                  (1, 3, 64, 64)]:
         pixel_values = torch.randn(shape)
         with torch.no_grad():
             reference = model(pixel_values).logits.numpy()
@@ -87,24 +92,65 @@ def test_a_graph_that_differs_from_pytorch_is_not_written(model, tmp_path, monke
 
     monkeypatch.setattr(export, "fuse_patch_unshuffle", broken_fusion)
     with pytest.raises(DabnetZooError, match="does not match PyTorch.*was not written"):
-        export_onnx(model, tmp_path / "model.onnx", 128, 256, verify=True)
+        export_onnx(model, tmp_path / "model.onnx", 128, 256, dynamic=False, verify=True)
     assert list(tmp_path.iterdir()) == []  # neither the file nor its staging folder
 
 
-def test_sizes_outside_the_rule_are_refused_with_the_fix(model, tmp_path):
-    with pytest.raises(DabnetZooError, match=r"not a multiple of 64.*use e\.g\. 192x320"):
-        export_onnx(model, tmp_path / "bad.onnx", 130, 300)
-    with pytest.raises(DabnetZooError, match=r"not a multiple of 64.*use e\.g\. 64x128"):
+@pytest.mark.parametrize("patch_size", [1, 2, 4, 8, 16])
+def test_the_graphs_padding_rule_is_the_models(patch_size):
+    for side in range(1, 2100):
+        assert padded_side(side, patch_size) == valid_input_size(side, side, patch_size)[0], side
+
+
+def test_a_p4_graph_gives_pytorchs_logits_at_sizes_that_are_no_multiple_of_128(tmp_path):
+    """Issue case: a dynamic P4 export at 96x160 (multiples of 32, not of 32·P) returned wrong logits."""
+    p4 = convert_state_dict(original_state_dict("dabnet_r18_p4"), "dabnet_r18_p4")
+    runner = OnnxRuntimeRunner(onnxruntime_session(export_onnx(p4, tmp_path / "p4.onnx", 128, 256)))
+    for shape in [(1, 3, 96, 160), (1, 3, 160, 224)]:
+        pixel_values = torch.randn(shape)
+        with torch.no_grad():
+            reference = p4(pixel_values).logits
+        logits = runner(pixel_values)
+        assert logits.shape == reference.shape == (1, 19, shape[2] // 8, shape[3] // 8)
+        assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()
+
+
+def test_a_static_export_takes_any_size(model, tmp_path):
+    path = export_onnx(model, tmp_path / "small.onnx", 64, 64, dynamic=False, verify=True)  # smallest P2 size
+    assert onnxruntime_session(path).get_inputs()[0].shape == [1, 3, 64, 64]
+
+
+def test_bad_sizes_are_refused_and_a_failed_export_leaves_no_folder(model, tmp_path, monkeypatch):
+    with pytest.raises(DabnetZooError, match="at least 1"):
         export_onnx(model, tmp_path / "bad.onnx", 0, 128)
-    with pytest.raises(DabnetZooError, match="batch size must be at least 1"):
+    with pytest.raises(DabnetZooError, match="at least 1"):
         export_onnx(model, tmp_path / "bad.onnx", 128, 128, dynamic=False, batch_size=0)
-    assert not (tmp_path / "bad.onnx").exists()
+
+    def failing_export(*args, **kwargs):
+        raise RuntimeError("torch.export failed")
+
+    monkeypatch.setattr(torch.onnx, "export", failing_export)
+    with pytest.raises(RuntimeError, match="torch.export failed"):
+        export_onnx(model, tmp_path / "new" / "folder" / "model.onnx", 64, 64)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_file_names_its_model(model, logits_onnx, tmp_path):
+    assert onnx_config(logits_onnx).to_dict() == model.config.to_dict()
+    foreign = tmp_path / "foreign.onnx"
+    import onnx
+
+    proto = onnx.load(str(logits_onnx))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(foreign))
+    with pytest.raises(DabnetZooError, match="carries no dabnet-zoo model config.*--onnx"):
+        onnx_config(foreign)
 
 
 @pytest.mark.parametrize("graph", ["logits_onnx", "labels_fp16_onnx"])
 def test_io_binding_runner_gives_the_sessions_outputs_as_torch_tensors(request, graph):
     session = onnxruntime_session(request.getfixturevalue(graph))
-    pixel_values = torch.randn(2, 3, 128, 320)
+    pixel_values = torch.randn(2, 3, 100, 170)  # logits of ceil(H/8) x ceil(W/8)
     output = OnnxRuntimeRunner(session)(pixel_values)
     expected = session.run(None, {"pixel_values": pixel_values.numpy()})[0]
     assert isinstance(output, torch.Tensor) and output.numpy().dtype == expected.dtype
