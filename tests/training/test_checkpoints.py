@@ -37,10 +37,10 @@ from dabnet_zoo.training import checkpoints as checkpoints_module
 INFO = {"recipe": {"model": "tiny"}, "batch": {"global": 4}, "world_size": 1}
 
 
-def accelerator(num_processes: int = 1, process_index: int = 0) -> SimpleNamespace:
-    """What the checkpoint code uses of accelerate's Accelerator, for one process without a gradient scaler."""
+def accelerator(num_processes: int = 1, process_index: int = 0, scaler=None) -> SimpleNamespace:
+    """What the checkpoint code uses of accelerate's Accelerator (one process; fp16 runs have a gradient scaler)."""
     return SimpleNamespace(is_main_process=process_index == 0, num_processes=num_processes,
-                           process_index=process_index, unwrap_model=lambda model: model, scaler=None,
+                           process_index=process_index, unwrap_model=lambda model: model, scaler=scaler,
                            wait_for_everyone=lambda: None)
 
 
@@ -115,6 +115,23 @@ def test_a_restored_run_continues_bit_for_bit(tmp_path, optimizer_name):
     draws = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(draws[0], expected_draws[0]) and np.array_equal(draws[1], expected_draws[1])
     assert draws[2] == expected_draws[2]
+
+
+def test_the_gradient_scaler_of_fp16_runs_is_restored(tmp_path):
+    model, optimizer, scheduler = parts()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**12, growth_interval=3)
+    for _ in range(4):  # one growth of the scale and a growth tracker at 1
+        scaler.scale(model(torch.randn(2, 3, 8, 8)).square().mean()).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad()
+    state = TrainingState()
+    CheckpointManager(tmp_path / "checkpoints").save(accelerator(scaler=scaler), 4, model=model, optimizer=optimizer,
+                                                     scheduler=scheduler, state=state, info=INFO)
+    fresh = torch.amp.GradScaler("cpu")
+    restore_checkpoint(CheckpointManager.resolve(tmp_path), accelerator(scaler=fresh), model=model,
+                       optimizer=optimizer, scheduler=scheduler, state=state)
+    assert fresh.state_dict() == scaler.state_dict() and fresh.get_scale() == 2.0**13
 
 
 def test_checkpoints_hold_only_json_and_safetensors(tmp_path):
