@@ -1,5 +1,5 @@
-"""One latency protocol for every backend: PyTorch eager, the optimised eager path, torch.compile, ONNX Runtime
-and TensorRT.
+"""One latency protocol for every backend: PyTorch eager, the optimised eager path, torch.compile, ONNX Runtime,
+OpenVINO and TensorRT; with the accuracy of reduced precisions measured beside their speed.
 
 Protocol: a random normalised input of the requested size is prepared once on the device; ``warmup`` untimed
 runs; then ``iterations`` timed runs, each synchronised (CUDA events on a GPU, ``perf_counter`` on the CPU).
@@ -11,6 +11,13 @@ number never travels without its setup.
 
 On a GPU, cuDNN autotuning is on (as in the original's latency tool) and ``fp32`` means IEEE float32 (TF32 off,
 in PyTorch and TensorRT alike); ``compile`` replays the network as one CUDA graph.
+
+On a CPU, ``bf16`` in PyTorch is autocast (weights stay FP32, convolutions run in BF16) and in OpenVINO the
+inference precision hint; ``int8`` is OpenVINO with NNCF quantisation, calibrated on real images. Both are refused
+(bf16) or warned about (int8) on CPUs without the instructions that make them fast, and ``fp32`` is requested
+explicitly from OpenVINO, which would otherwise pick BF16 on such CPUs. With :class:`AccuracyData`, the result
+also records how often the labels agree with the same backend in FP32, and the mIoU of both where ground truth
+is given.
 """
 
 from __future__ import annotations
@@ -23,15 +30,16 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .errors import DabnetZooError
-from .deploy import optimize_for_inference
+from .deploy import check_cpu_precision, cpu_precision_flags, label_agreement, optimize_for_inference
+from .errors import DabnetZooError, InputError, UnsupportedPrecisionError
 from .export import (
     OnnxRuntimeRunner,
     TensorRTRunner,
@@ -40,30 +48,94 @@ from .export import (
     onnxruntime_session,
     resize_and_argmax,
 )
+from .metrics import ConfusionMatrixMeter
 from .modeling_dabnet import DabnetForSemanticSegmentation
 from .registry import identify_config
 from .results import BACKENDS, BENCHMARK_SCHEMA
+from .results import PRECISIONS as ALL_PRECISIONS
 
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # of the PyTorch backends
+# What each backend computes in; int8 is OpenVINO's quantised model.
+BACKEND_PRECISIONS = {
+    "eager": ("fp32", "fp16", "bf16"),
+    "optimized": ("fp32", "fp16", "bf16"),
+    "compile": ("fp32", "fp16", "bf16"),
+    "onnxruntime": ("fp32", "fp16"),
+    "openvino": ("fp32", "bf16", "int8"),
+    "tensorrt": ("fp32", "fp16"),
+}
+
+
+@dataclass(frozen=True)
+class AccuracyData:
+    """Images to measure a precision's accuracy on, against the same backend in FP32.
+
+    Args:
+        inputs: model inputs (1, 3, H, W) prepared by the model's processor, e.g.
+            :class:`dabnet_zoo.deploy.ProcessedImages`.
+        description: what the images are, recorded in the result (e.g. ``"synthetic val, 50 images"``).
+        labels: optional ground-truth label maps (H, W), one per input, at the input's size: the mIoU of both
+            precisions is then recorded too.
+    """
+
+    inputs: Sequence[torch.Tensor]
+    description: str
+    labels: Sequence[torch.Tensor] | None = None
+
+
+def _check_precision(backend: str, precision: str, device: str, calibration) -> None:
+    if precision not in ALL_PRECISIONS:
+        raise UnsupportedPrecisionError(f"Unknown precision {precision!r}; choose one of {', '.join(ALL_PRECISIONS)}.")
+    supported = BACKEND_PRECISIONS[backend]
+    if precision not in supported:
+        hint = " bf16 and int8 run in OpenVINO on a CPU (--backend openvino)." if precision in ("bf16", "int8") else ""
+        raise UnsupportedPrecisionError(
+            f"The {backend} backend computes in {', '.join(supported)}, not {precision}.{hint}"
+        )
+    if backend == "openvino" and device != "cpu":
+        raise DabnetZooError("OpenVINO runs on the CPU here: drop --device cuda.")
+    if precision == "int8" and not calibration:
+        raise UnsupportedPrecisionError(
+            "int8 needs calibration images (--calibration-images DIR: a few hundred of the images the model will "
+            "see); it is never calibrated on random data."
+        )
+    if device == "cpu" and precision in ("bf16", "int8"):
+        check_cpu_precision(precision)
 
 
 def _torch_runner(model, backend: str, precision: str, include_postprocess: bool, device: str) -> Callable:
-    dtype = PRECISIONS[precision]
-    network = model.to(dtype)  # run_benchmark passes its own copy
+    # On a CPU, bf16 is autocast: weights and the other layers stay FP32, oneDNN convolves in BF16.
+    autocast = device == "cpu" and precision == "bf16"
+    network = model if autocast else model.to(PRECISIONS[precision])  # run_benchmark passes its own copy
     if backend != "eager":
         network = optimize_for_inference(network, compile=backend == "compile", cuda_graphs=device == "cuda")
 
     @torch.inference_mode()
     def run(pixel_values: torch.Tensor):
-        logits = network(pixel_values).logits
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            logits = network(pixel_values).logits
         return resize_and_argmax(logits, pixel_values.shape[-2:]) if include_postprocess else logits
 
     return run
 
 
-def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, device, threads) -> Callable:
-    if precision == "bf16":
-        raise DabnetZooError("ONNX Runtime backend: choose fp32 or fp16.")
+def _check_onnx_file(session, path, shape, include_postprocess) -> None:
+    """Refuse an ONNX file whose output kind or fixed input shape differs from what is to be timed."""
+    output = session.get_outputs()[0].name
+    if (output == "labels") != include_postprocess:
+        raise InputError(f"{path} ends in {output}: {'add' if output == 'labels' else 'drop'} --include-postprocess.")
+    declared = session.get_inputs()[0].shape
+    if any(isinstance(d, int) and d != s for d, s in zip(declared, shape)):
+        raise InputError(f"{path} has the fixed input shape {declared}, not {list(shape)}: pass --size and "
+                         "--batch-size to match it, or use a dynamic export.")
+
+
+def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, device, threads,
+                 onnx_path=None) -> Callable:
+    if onnx_path is not None:  # an existing file, timed as it is
+        session = onnxruntime_session(onnx_path, device=device, threads=threads)
+        _check_onnx_file(session, onnx_path, shape, include_postprocess)
+        return OnnxRuntimeRunner(session)
     # A fixed-shape graph, as deployments and TensorRT engines use: every resize gets constant sizes, so ONNX
     # Runtime keeps the whole CPU graph in its blocked (NCHWc) layout (the dynamic export runs ~2% slower).
     path = export_onnx(model, workdir / "model.onnx", *shape[-2:], include_postprocess=include_postprocess,
@@ -71,9 +143,79 @@ def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, de
     return OnnxRuntimeRunner(onnxruntime_session(path, device=device, threads=threads))
 
 
+@dataclass
+class _OpenVino:
+    """The OpenVINO model to time, its FP32 original and the compile precision (see :func:`_openvino`)."""
+
+    fp32: object
+    timed: object
+    compute_precision: str
+    threads: int
+
+    def runner(self, model, precision: str, shape=None) -> Callable:
+        from .openvino import OpenVinoRunner, compile_openvino
+
+        return OpenVinoRunner(compile_openvino(model, precision, self.threads, input_shape=shape))
+
+
+def _openvino(model, shape, precision, include_postprocess, threads, onnx_path, calibration,
+              float_precision) -> _OpenVino:
+    """The FP32 OpenVINO model (converted from ``model``, or read from ``onnx_path``) and, for int8, its
+    quantised copy; the layers left in floating point compute in ``float_precision``."""
+    from .openvino import quantize_int8, read_openvino, to_openvino
+
+    if onnx_path is not None:
+        fp32 = read_openvino(onnx_path)
+        output = fp32.output(0).get_any_name()
+        if (output == "labels") != include_postprocess:
+            raise InputError(f"{onnx_path} ends in {output}: "
+                             f"{'add' if output == 'labels' else 'drop'} --include-postprocess.")
+        declared = fp32.input(0).get_partial_shape()
+        if declared.is_static and list(declared.to_shape()) != list(shape):
+            raise InputError(f"{onnx_path} has the fixed input shape {list(declared.to_shape())}, not "
+                             f"{list(shape)}: pass --size and --batch-size to match it, or use a dynamic export.")
+    else:
+        fp32 = to_openvino(model, include_postprocess, verify_size=None)
+    if precision == "int8":
+        if float_precision not in ("fp32", "bf16"):
+            raise UnsupportedPrecisionError(f"int8's floating-point layers run in fp32 or bf16, not {float_precision}.")
+        check_cpu_precision(float_precision)
+        return _OpenVino(fp32, quantize_int8(fp32, calibration), float_precision, threads)
+    return _OpenVino(fp32, fp32, precision, threads)
+
+
+def measure_accuracy(run: Callable, reference: Callable, data: AccuracyData, include_postprocess: bool,
+                     num_labels: int, ignore_index: int = 255) -> dict:
+    """Label agreement of ``run`` with ``reference`` (and the mIoU of both with ground truth) on ``data``.
+
+    Both callables take model inputs and return logits, or labels with ``include_postprocess``; labels are
+    compared at the input's size (logits resized and arg-maxed as the whole-image prediction is).
+    """
+    if len(data.inputs) == 0:
+        raise InputError(f"No images to measure accuracy on ({data.description}).")
+    if data.labels is not None and len(data.labels) != len(data.inputs):
+        raise InputError(f"{len(data.labels)} label maps for {len(data.inputs)} images ({data.description}).")
+    meters = [ConfusionMatrixMeter(num_labels, ignore_index=ignore_index) for _ in range(2)]
+    agreeing = total = 0
+    for index, pixel_values in enumerate(data.inputs):
+        predictions = []
+        for runner in (run, reference):
+            output = runner(pixel_values)
+            predictions.append(output if include_postprocess else resize_and_argmax(output.float(),
+                                                                                    pixel_values.shape[-2:]))
+        ours, theirs = (prediction.long().cpu() for prediction in predictions)
+        agreeing += label_agreement(ours, theirs) * ours.numel()
+        total += ours.numel()
+        if data.labels is not None:
+            labels = torch.as_tensor(data.labels[index]).reshape(ours.shape)
+            for meter, prediction in zip(meters, (ours, theirs)):
+                meter.update(prediction, labels)
+    mean_ious = [float(meter.compute()["mean_iou"]) if data.labels is not None else None for meter in meters]
+    return {"reference": "", "data": data.description, "images": len(data.inputs),
+            "label_agreement": agreeing / total, "mean_iou": mean_ious[0], "mean_iou_reference": mean_ious[1]}
+
+
 def _tensorrt_runner(model, workdir: Path, shape, precision, include_postprocess) -> Callable:
-    if precision == "bf16":
-        raise DabnetZooError("TensorRT backend: choose fp32 or fp16.")
     onnx_path = export_onnx(model, workdir / "model.onnx", *shape[-2:], include_postprocess=include_postprocess,
                             fp16=precision == "fp16", dynamic=False, batch_size=shape[0])
     return TensorRTRunner(build_tensorrt_engine(onnx_path, workdir / "model.engine", shape))
@@ -127,6 +269,7 @@ def _environment(device: str, threads: int, backend: str) -> tuple[str, dict[str
         hardware = _cpu_name()
     environment["cpu"] = _cpu_name()
     environment["cpu_count"] = str(os.cpu_count())
+    environment["cpu_precision_flags"] = cpu_precision_flags()
     if backend == "compile":
         environment["compile"] = "freezing, CUDA graphs" if device == "cuda" else "freezing"
     return hardware, environment
@@ -174,15 +317,21 @@ def run_benchmark(
     model_name: str = "",
     dataset: str = "",
     weights_sha256: str | None = None,
+    onnx_path: str | os.PathLike | None = None,
+    calibration: Sequence[torch.Tensor] | None = None,
+    accuracy: AccuracyData | None = None,
+    float_precision: str = "fp32",
 ) -> dict:
-    """Time one model on one backend; returns a ``dabnet-zoo/benchmark/v1`` result dict.
+    """Time one model on one backend; returns a ``dabnet-zoo/benchmark/v2`` result dict.
 
     Args:
         model: the model to time (weights do not affect speed; random weights are fine).
         backend: one of ``eager`` (the plain ``model.eval()`` path), ``optimized`` (BN folded, channels-last),
-            ``compile`` (optimized + ``torch.compile`` with freezing), ``onnxruntime``, ``tensorrt``.
-        height, width, batch_size: input shape; ONNX Runtime and TensorRT need multiples of 32·P.
-        precision: ``fp32``, ``fp16`` or ``bf16`` (bf16: PyTorch backends only).
+            ``compile`` (optimized + ``torch.compile`` with freezing), ``onnxruntime``, ``openvino`` (CPU),
+            ``tensorrt``.
+        height, width, batch_size: input shape.
+        precision: ``fp32``, ``fp16``, ``bf16`` or ``int8`` (:data:`BACKEND_PRECISIONS` says which backend
+            computes in which).
         device: ``cpu`` or ``cuda``.
         threads: intra-op threads on the CPU (default: ``torch.get_num_threads()``).
         warmup, iterations: untimed and timed runs (defaults: 3 and 10 on the CPU, 50 and 500 on a GPU).
@@ -191,11 +340,20 @@ def run_benchmark(
             model's config describes (:func:`dabnet_zoo.registry.identify_config`), ``"custom"`` for none.
         weights_sha256: sha256 of the weights file the model was loaded from, recorded in the result (None:
             random or unknown weights; latency does not depend on their values).
+        onnx_path: for ``onnxruntime`` and ``openvino``, an existing ONNX file (:func:`dabnet_zoo.export.export_onnx`
+            of ``model``) to time as it is, instead of exporting ``model`` again.
+        calibration: for ``int8``, model inputs prepared from real images (:class:`dabnet_zoo.deploy.ProcessedImages`).
+        accuracy: images to measure the label agreement with the same backend in FP32 on (``eager`` for the
+            PyTorch backends), recorded as the result's ``accuracy``.
+        float_precision: for ``int8``, the precision of the layers left in floating point (``fp32`` or ``bf16``).
     """
     if backend not in BACKENDS:
         raise DabnetZooError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")
-    if precision not in PRECISIONS:
-        raise DabnetZooError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}.")
+    _check_precision(backend, precision, device, calibration)
+    if onnx_path is not None and backend not in ("onnxruntime", "openvino"):
+        raise DabnetZooError(f"An ONNX file is timed by the onnxruntime or openvino backend, not {backend}.")
+    if accuracy is not None and backend in ("onnxruntime", "tensorrt"):
+        raise DabnetZooError(f"Accuracy is measured on the PyTorch and OpenVINO backends, not {backend}.")
     if device == "cuda" and not torch.cuda.is_available():
         raise DabnetZooError("--device cuda was requested but CUDA is not available here.")
     if backend == "tensorrt" and device != "cuda":
@@ -213,17 +371,42 @@ def run_benchmark(
     model = copy.deepcopy(model).eval().to(device)  # the caller's model is left as it was
     shape = (batch_size, 3, height, width)
     pixel_values = torch.randn(shape, device=device)
+    settings: dict[str, str] = {}
+    measured = None
     with tempfile.TemporaryDirectory(prefix="dabnet-benchmark-") as workdir, _timing_settings(device, threads):
         if backend == "onnxruntime":
-            run = _onnx_runner(model, Path(workdir), shape, precision, include_postprocess, device, threads)
+            run = _onnx_runner(model, Path(workdir), shape, precision, include_postprocess, device, threads,
+                               onnx_path)
+        elif backend == "openvino":
+            openvino = _openvino(model, shape, precision, include_postprocess, threads, onnx_path, calibration,
+                                 float_precision)
+            run = openvino.runner(openvino.timed, openvino.compute_precision, shape)
+            settings = {"openvino": __import__("openvino").__version__,
+                        "inference_precision": run.inference_precision}
+            if precision == "int8":
+                settings.update(nncf=__import__("nncf").__version__, calibration_images=str(len(calibration)))
+            if accuracy is not None:  # dynamic shapes: the images need not have the timed size
+                measured = measure_accuracy(openvino.runner(openvino.timed, openvino.compute_precision),
+                                            openvino.runner(openvino.fp32, "fp32"), accuracy, include_postprocess,
+                                            model.config.num_labels, model.config.semantic_loss_ignore_index)
+                measured["reference"] = "fp32 openvino"
         elif backend == "tensorrt":
             run = _tensorrt_runner(model, Path(workdir), shape, precision, include_postprocess)
         else:
-            pixel_values = pixel_values.to(PRECISIONS[precision])
+            if accuracy is not None:  # built first: the runner below converts the model in place
+                reference = _torch_runner(copy.deepcopy(model), "eager", "fp32", include_postprocess, device)
+            if not (device == "cpu" and precision == "bf16"):  # autocast takes float32 inputs
+                pixel_values = pixel_values.to(PRECISIONS[precision])
             run = _torch_runner(model, backend, precision, include_postprocess, device)
+            if accuracy is not None:
+                measured = measure_accuracy(lambda x: run(x.to(device, pixel_values.dtype)),
+                                            lambda x: reference(x.to(device)), accuracy, include_postprocess,
+                                            model.config.num_labels, model.config.semantic_loss_ignore_index)
+                measured["reference"] = "fp32 eager"
         latencies = _time(run, pixel_values, warmup, iterations, on_gpu, progress)
 
     hardware, environment = _environment(device, threads, backend)
+    environment.update(settings)
     identity = identify_config(model.config)  # what the model is, where the caller does not say
     median, mean = statistics.median(latencies), statistics.fmean(latencies)
     # "inclusive" is numpy's default linear interpolation; the 9th of 10 cut points is the 90th percentile.
@@ -248,6 +431,7 @@ def run_benchmark(
         "environment": environment,
         "command": "",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "accuracy": measured,
     }
 
 
@@ -271,4 +455,4 @@ def _time(run: Callable, pixel_values, warmup: int, iterations: int, on_gpu: boo
     return latencies
 
 
-__all__ = ["BACKENDS", "PRECISIONS", "run_benchmark"]
+__all__ = ["BACKENDS", "BACKEND_PRECISIONS", "PRECISIONS", "AccuracyData", "measure_accuracy", "run_benchmark"]

@@ -1,14 +1,23 @@
-"""The fast inference path: batch norm folded into the convolutions, channels-last memory, optional compile.
+"""The fast inference path: batch norm folded into the convolutions, channels-last memory, optional compile;
+and what reduced-precision deployment needs: the CPU's instruction sets, and real images for calibration.
 
 Every step keeps the outputs of the eager model (within float rounding, ~1e-6 relative): folding rewrites
 ``BN(conv(x))`` as one convolution with scaled weights, which is exact arithmetic up to rounding; channels-last
 only changes the memory layout. ``torch.compile`` with inductor's freezing additionally pre-packs the weights.
+
+BF16 and INT8 are only faster than FP32 on CPUs with instructions for them (:data:`FAST_INSTRUCTIONS`);
+elsewhere they are emulated, slower and less accurate, so :func:`check_cpu_precision` refuses BF16 and warns
+for INT8. INT8 ranges are calibrated on images the user gives (:class:`ProcessedImages`), never on random data.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
+import platform
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from timm.layers import BatchNormAct2d, ConvNormAct
@@ -18,6 +27,8 @@ from timm.models.efficientnet import EfficientNetFeatures
 from timm.models.resnet import BasicBlock
 from torch import nn
 
+from .errors import InputError, UnsupportedPrecisionError
+from .image_processing_dabnet import DabnetImageProcessor, read_image
 from .modeling_dabnet import DabnetForSemanticSegmentation, DabnetSemanticSegmenterOutput, DabnetSim
 
 logger = logging.getLogger(__name__)
@@ -158,4 +169,110 @@ def optimize_for_inference(
     return DabnetInferenceModel(network, channels_last)
 
 
-__all__ = ["DabnetInferenceModel", "fold_batch_norms", "fuse_patch_unshuffle", "optimize_for_inference"]
+# Instructions (as /proc/cpuinfo names them) that make a precision fast on a CPU: any one of them suffices.
+# x86: AVX-512 BF16 and AMX for bf16, AVX-512 / AVX VNNI and AMX for int8; Arm: BF16 and the int8 dot products.
+FAST_INSTRUCTIONS = {
+    "bf16": ("avx512_bf16", "amx_bf16", "bf16"),
+    "int8": ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"),
+}
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's instruction-set flags (``flags`` on x86, ``Features`` on Arm) from ``/proc/cpuinfo``, or None
+    where they cannot be read (not Linux)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return frozenset(value.split())
+    return None
+
+
+def check_cpu_precision(precision: str) -> None:
+    """Refuse ``bf16`` on a CPU without BF16 instructions (emulated BF16 is slower than FP32) and warn for ``int8``
+    without int8 dot-product instructions (it runs, but may be no faster than FP32); ``fp32`` always passes.
+
+    Raises:
+        UnsupportedPrecisionError: bf16 on a CPU known to lack every instruction in :data:`FAST_INSTRUCTIONS`.
+    """
+    needed = FAST_INSTRUCTIONS.get(precision)
+    if needed is None:
+        return
+    flags = cpu_flags()
+    if flags is None:
+        logger.warning("Cannot read this CPU's instruction sets (%s): %s is fast only with one of %s.",
+                       platform.machine(), precision, ", ".join(needed))
+        return
+    if flags.isdisjoint(needed):
+        message = (f"This CPU has none of the instructions that make {precision} fast ({', '.join(needed)}): "
+                   f"{precision} would be emulated")
+        if precision == "bf16":
+            raise UnsupportedPrecisionError(f"{message}, slower than fp32 and less accurate; use fp32 here.")
+        logger.warning("%s and may be no faster than fp32.", message)
+
+
+def cpu_precision_flags() -> str:
+    """The reduced-precision instructions this CPU has (for result files), e.g. ``"amx_bf16 avx512_bf16 ..."``."""
+    flags = cpu_flags()
+    if flags is None:
+        return "unknown"
+    known = sorted({flag for names in FAST_INSTRUCTIONS.values() for flag in names} & flags)
+    return " ".join(known) or "none"
+
+
+class ProcessedImages(Sequence):
+    """Images of a folder as model inputs, read one at a time: ``images[i]`` is a (1, 3, H, W) float32 tensor.
+
+    For INT8 calibration and label-agreement checks: each image is read as the original reads it and prepared by
+    ``processor`` (the model's own test protocol), optionally at a fixed ``size``. At most ``limit`` images are
+    used, spread evenly over the sorted file list. Nothing is held in memory (300 Cityscapes inputs are 7.5 GB).
+    """
+
+    def __init__(self, directory: str | os.PathLike, processor: DabnetImageProcessor, limit: int = 300,
+                 size: tuple[int, int] | None = None):
+        from .predict import IMAGE_SUFFIXES
+
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise InputError(f"Image folder {str(directory)!r} does not exist.")
+        if limit < 1:
+            raise InputError(f"The number of images must be at least 1, got {limit}.")
+        paths = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise InputError(f"No images in {directory} (suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}).")
+        step = max(1, len(paths) // limit)
+        self.paths = paths[::step][:limit]
+        self.processor = processor
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        overrides = {} if self.size is None else {"do_resize": True, "size": {"height": self.size[0],
+                                                                              "width": self.size[1]},
+                                                    "keep_ratio": False}
+        image = read_image(self.paths[index])
+        return self.processor(image, return_tensors="pt", **overrides)["pixel_values"]
+
+
+def label_agreement(labels: torch.Tensor, reference: torch.Tensor) -> float:
+    """The fraction of pixels whose label equals the reference's."""
+    return float((labels == reference).double().mean())
+
+
+__all__ = [
+    "FAST_INSTRUCTIONS",
+    "DabnetInferenceModel",
+    "ProcessedImages",
+    "check_cpu_precision",
+    "cpu_flags",
+    "cpu_precision_flags",
+    "fold_batch_norms",
+    "fuse_patch_unshuffle",
+    "label_agreement",
+    "optimize_for_inference",
+]

@@ -16,12 +16,18 @@ plus the validator of a third, ``dabnet-zoo/training/v1`` (``training.json`` of 
 ``dabnet-zoo/benchmark/v2``: one latency measurement of one model in one setting (``dabnet-zoo benchmark``)::
 
     {"schema": "dabnet-zoo/benchmark/v2", "model": str, "dataset": str, "weights_sha256": str | null,
-     "backend": "eager" | "optimized" | "compile" | "onnxruntime" | "tensorrt",
-     "precision": "fp32" | "fp16" | "bf16",
+     "backend": "eager" | "optimized" | "compile" | "onnxruntime" | "openvino" | "tensorrt",
+     "precision": "fp32" | "fp16" | "bf16" | "int8",
      "device": "cpu" | "cuda", "hardware": str, "batch_size": int, "height": int, "width": int,
      "includes_resize_argmax": bool, "warmup": int, "iterations": int,
      "latency_ms": {"median": float, "p90": float, "mean": float}, "fps": float,
-     "environment": {str: str}, "command": str, "date": str}
+     "environment": {str: str}, "command": str, "date": str,
+     "accuracy": null | {"reference": str, "data": str, "images": int, "label_agreement": float,
+                         "mean_iou": float | null, "mean_iou_reference": float | null}}
+
+``accuracy`` (absent in older files: null) is measured for reduced precisions: the fraction of pixels whose label
+equals that of ``reference`` (the same model in FP32) on ``images`` images of ``data``, and with ground truth
+the mIoU of both.
 
 Metrics are fractions in 0..1 (a class absent from both prediction and ground truth has IoU null); ``model`` is
 a zoo name (``dabnet_r18_p8`` or ``dabnet_r18_p8.cityscapes``) and ``dataset`` the label set of the model
@@ -78,8 +84,9 @@ BENCHMARK_RESULTS_DIR = "benchmarks/results"
 EVAL_MODES = ("whole", "slide", "ms+flip")
 EVAL_METRICS = ("mean_iou", "mean_accuracy", "overall_accuracy")
 # "optimized" is dabnet_zoo.benchmark's BN-folded, channels-last eager path.
-BACKENDS = ("eager", "optimized", "compile", "onnxruntime", "tensorrt")
-PRECISIONS = ("fp32", "fp16", "bf16")
+BACKENDS = ("eager", "optimized", "compile", "onnxruntime", "openvino", "tensorrt")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+ACCURACY_KEYS = ("reference", "data", "images", "label_agreement", "mean_iou", "mean_iou_reference")
 DEVICES = ("cpu", "cuda")
 LATENCY_STATS = ("median", "p90", "mean")
 
@@ -140,6 +147,7 @@ class BenchmarkResult:
     environment: dict[str, str]
     command: str
     date: str
+    accuracy: dict[str, Any] | None = None
     schema: str = BENCHMARK_SCHEMA
     source: Path | None = field(default=None, compare=False)
 
@@ -292,6 +300,8 @@ def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkRe
             backend, precision or device, latencies that are not positive, p90 below the median ...).
     """
     where = str(source) if source is not None else "benchmark result"
+    if isinstance(data, dict) and "accuracy" not in data:
+        data = {**data, "accuracy": None}  # written before reduced precisions were measured
     check = _Checker(data, BENCHMARK_SCHEMA, _BENCHMARK_KEYS, where, "dabnet_zoo.results.write_benchmark_result")
     for key in ("model", "dataset", "hardware", "command"):
         check.value(key, _is_text, "a non-empty string")
@@ -307,6 +317,20 @@ def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkRe
     check.value("date", _is_date, "an ISO-8601 date")
     check.mapping("latency_ms", LATENCY_STATS, _is_positive, "a positive number of milliseconds")
     check.mapping("environment", None, lambda v: isinstance(v, str), "a string")
+    if data.get("accuracy") is not None:
+        check.mapping("accuracy", ACCURACY_KEYS, lambda v: True, "")
+        accuracy = data["accuracy"] if isinstance(data["accuracy"], dict) else {}
+        fraction_or_null = lambda v: v is None or _is_fraction(v)  # noqa: E731
+        for key, test, what in (
+            ("reference", _is_text, "a non-empty string"),
+            ("data", _is_text, "a non-empty string"),
+            ("images", lambda v: _is_int(v, 1), "a positive integer"),
+            ("label_agreement", _is_fraction, "a fraction"),
+            ("mean_iou", fraction_or_null, "null or a fraction"),
+            ("mean_iou_reference", fraction_or_null, "null or a fraction"),
+        ):
+            if key in accuracy and not test(accuracy[key]):
+                check.problems.append(f"accuracy[{key!r}]={accuracy[key]!r} is not {what}")
     latency = data.get("latency_ms")
     if isinstance(latency, dict) and all(_is_positive(latency.get(k)) for k in ("median", "p90")):
         if latency["p90"] < latency["median"]:
@@ -552,6 +576,7 @@ def _write_json(path: Path, data: dict, overwrite: bool) -> Path:
 
 
 __all__ = [
+    "ACCURACY_KEYS",
     "BACKENDS",
     "BENCHMARK_RESULTS_DIR",
     "BENCHMARK_SCHEMA",
