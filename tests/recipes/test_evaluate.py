@@ -4,6 +4,7 @@ model folder: the printed table, the results JSON, and the ``--format-only`` tes
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dabnet_zoo import create_model, get_dataset_preset
+from dabnet_zoo import create_model, create_processor, get_dataset_preset
 from dabnet_zoo.data import make_synthetic_cityscapes
+from dabnet_zoo.registry import resolve_model
 from dabnet_zoo.results import read_result
 
 SCRIPT = Path(__file__).resolve().parents[2] / "recipes" / "evaluate.py"
@@ -90,3 +92,31 @@ def test_format_only_writes_a_zip_that_matches_the_test_images(setup, tmp_path):
             assert png.mode == "P"
             assert png.size == Image.open(image).size
             assert set(np.unique(np.asarray(png)).tolist()) <= evaluated_ids
+
+
+def test_the_model_folders_processor_defines_the_test_protocol(setup, tmp_path):
+    # A demo-like model: trained at 128x256 and saved with that processor. Evaluation follows it (not Cityscapes'
+    # 1024x2048), as predict does, unless --test-size says otherwise.
+    folder = tmp_path / "demo"
+    shutil.copytree(setup / "model", folder)
+    create_processor("cityscapes", size={"height": 128, "width": 256}).save_pretrained(folder)
+    results_dir = tmp_path / "results"
+    result = run_recipe(str(folder), "--dataset", "cityscapes", "--data-root", str(setup / "data"), "--split", "val",
+                        "--results-dir", str(results_dir), "--num-workers", "0", "--cpu", cwd=tmp_path)
+    record = read_result(results_dir / "dabnet_r18_p1.cityscapes" / "synthetic_val_whole_128x256.json")
+    assert (record.test_size, record.keep_ratio) == ((128, 256), True)
+    assert "preprocessor_config.json" in result.stderr
+
+    recipe = load_recipe()
+    for argv, expected in (([str(folder)], (128, 256)), ([str(folder), "--test-size", "32", "64"], (32, 64)),
+                           ([str(setup / "model")], (1024, 2048)), (["dabnet_r18_p1"], (1024, 2048))):
+        args = recipe.parse_args([*argv, "--data-root", str(setup / "data")])
+        transform = recipe.test_transform(args, resolve_model(args.model), "cityscapes", main_process=False)
+        assert transform.size == expected, argv
+
+
+def load_recipe():
+    spec = importlib.util.spec_from_file_location("evaluate_recipe", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
