@@ -12,6 +12,7 @@ import time
 import zipfile
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 
-from dabnet_zoo import create_config, create_model
+from dabnet_zoo import create_config, create_model, create_processor
 from dabnet_zoo.cityscapes import label_ids_to_train_ids
 from dabnet_zoo.data import TestTransform, create_dataset, make_synthetic_cityscapes, normalize
 from dabnet_zoo.errors import InputError, OutputExistsError
@@ -30,6 +31,9 @@ from dabnet_zoo.evaluation import (
     format_results_table,
     sliding_windows,
 )
+from dabnet_zoo.image_processing_dabnet import read_image
+from dabnet_zoo.predict import predict
+from dabnet_zoo.presets import IMAGENET_MEAN, IMAGENET_STD
 from dabnet_zoo.results import validate_evaluation
 
 NUM_LABELS = 19
@@ -225,6 +229,42 @@ def test_real_dabnet_model(val):
     with torch.no_grad():
         expected = reference(pairs(data), whole_prediction(dabnet))
     assert_matches(results, expected)
+
+
+@pytest.mark.parametrize("size", [(48, 96), (96, 192)])  # the 64x128 images shrunk and enlarged
+def test_evaluation_predict_and_the_processor_agree_pixel_for_pixel(workdir, tmp_path, size):
+    """One test protocol: an image file through the evaluation (reader, TestTransform, runner; the Cityscapes
+    export writes its predictions), through predict() and through processor + model + post-processing gives the
+    same label map; the network input is the original's: OpenCV bilinear on the uint8 image, then
+    (x - mean) / std in float32."""
+    torch.manual_seed(0)
+    dabnet = create_model("dabnet_r18_p1").eval()
+    processor = create_processor("cityscapes", size={"height": size[0], "width": size[1]})
+    root = workdir / "test_root"
+    export_cityscapes_submission(dabnet, root, tmp_path / "png", None, transform=TestTransform.from_processor(processor),
+                                 progress=False)
+    images = sorted((root / "leftImg8bit" / "test").glob("*/*.png"))
+    predict(dabnet, images, tmp_path / "predict", processor=processor, batch_size=1, save_color=False,
+            save_overlay=False, progress=False)
+    mean, std = np.float32(IMAGENET_MEAN), np.float32(IMAGENET_STD)
+    for path in images:
+        rgb = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1]
+        resized = cv2.resize(np.ascontiguousarray(rgb), (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
+        network_input = torch.from_numpy(((resized.astype(np.float32) - mean) / std).transpose(2, 0, 1).copy())
+        image = read_image(path)
+        np.testing.assert_array_equal(processor(image)["pixel_values"][0], network_input.numpy())
+        assert torch.equal(TestTransform.from_processor(processor)(torch.from_numpy(image).permute(2, 0, 1))[0],
+                           network_input)
+        with torch.no_grad():
+            expected = whole_prediction(dabnet)(network_input[None], rgb.shape[:2]).numpy()
+            inputs = processor(image, return_tensors="pt")
+            from_processor = processor.post_process_semantic_segmentation(
+                dabnet(**inputs), target_sizes=inputs["original_sizes"])[0].numpy()
+        np.testing.assert_array_equal(from_processor, expected)
+        exported = label_ids_to_train_ids(np.asarray(Image.open(tmp_path / "png" / f"{path.stem}.png")))
+        np.testing.assert_array_equal(exported, expected)
+        predicted = np.asarray(Image.open(tmp_path / "predict" / "labels" / f"{path.stem}.png"))
+        np.testing.assert_array_equal(predicted, expected)
 
 
 def test_slide_with_a_crop_the_size_of_the_input_is_whole(val, model):

@@ -108,6 +108,26 @@ def test_segment_matches_the_processor_and_model_pipeline(model, small):
         np.testing.assert_array_equal(label_map, expected.numpy())
 
 
+@pytest.mark.parametrize("error", [MemoryError(), RuntimeError("DefaultCPUAllocator: can't allocate memory")])
+def test_a_file_that_fails_to_segment_is_reported_and_the_rest_go_on(tmp_path, model, small, monkeypatch, error):
+    # the 30x60 image runs out of memory (alone or in a batch); the others, before and after it, are segmented
+    for i, shape in enumerate([(20, 40, 3), (30, 60, 3), (20, 40, 3), (20, 40, 3)]):
+        Image.fromarray(rng_image(shape, seed=40 + i)).save(tmp_path / f"{i}.png")
+    real_segment = predict_module.segment
+
+    def segment(model, processor, images):
+        if any(image.shape[:2] == (30, 60) for image in images):
+            raise error
+        return real_segment(model, processor, images)
+
+    monkeypatch.setattr(predict_module, "segment", segment)
+    summary = predict(model, [tmp_path], tmp_path / "out", processor=small, batch_size=3, progress=False)
+    assert summary.num_segmented == 3
+    assert [source for source, _ in summary.skipped] == [str(tmp_path / "1.png")]
+    assert type(error).__name__ in summary.skipped[0][1]
+    assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir()) == ["0.png", "2.png", "3.png"]
+
+
 def test_cityscapes_label_ids(tmp_path, model, small):
     Image.fromarray(rng_image((20, 40, 3), seed=30)).save(tmp_path / "street.png")
     predict(model, [tmp_path / "street.png"], tmp_path / "train", processor=small, device="cpu", progress=False)
