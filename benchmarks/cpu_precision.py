@@ -17,7 +17,7 @@ Usage::
     python benchmarks/cpu_precision.py                     # makes the data and trains the demo (~5 min), then runs
     python benchmarks/cpu_precision.py --run runs/demo     # reuse a demo run (README's training command)
     python benchmarks/cpu_precision.py --run runs/demo --models dabnet_r18_p2 --size 128x256 --iterations 1 \\
-        --warmup 0 --paths openvino-int8 --no-save        # a rehearsal in seconds
+        --warmup 0 --paths openvino-int8 --no-save        # a rehearsal (a minute or two)
 
 Results land in ``benchmarks/results/<variant>.cityscapes/`` (one file per backend x precision; the INT8 path with
 BF16 float layers is printed but not filed, its file name would be INT8's), and a Markdown table is printed. The
@@ -32,10 +32,12 @@ import logging
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from dabnet_zoo.benchmark import AccuracyData, run_benchmark
 from dabnet_zoo.deploy import ProcessedImages, cpu_precision_flags
+from dabnet_zoo.export import export_onnx
 from dabnet_zoo.registry import list_models
 from dabnet_zoo.results import benchmark_file_name, benchmark_results_dir, write_benchmark_result
 
@@ -120,7 +122,9 @@ def validation_data(data: Path, processor) -> AccuracyData:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # the libraries' INFO lines are noise here
+    for name in ("cpu_precision", "dabnet_zoo"):
+        logging.getLogger(name).setLevel(logging.INFO)
     args = parse_args(argv)
     from dabnet_zoo.weights import weights_sha256
     from dabnet_zoo.zoo import create_model, load_model, saved_processor
@@ -140,21 +144,27 @@ def main(argv: list[str] | None = None) -> int:
     for variant in args.models:
         is_demo = variant == DEMO_VARIANT
         model = demo if is_demo else create_model(variant)
-        for path in args.paths:
-            backend, precision, float_precision = PATHS[path]
-            logger.info("%s %s", variant, path)
-            result = run_benchmark(
-                model, backend, *args.size, precision=precision, threads=args.threads, warmup=args.warmup,
-                iterations=args.iterations, progress=False, model_name=variant, dataset="cityscapes",
-                weights_sha256=weights_sha256(folder, demo) if is_demo else None,
-                calibration=calibration if precision == "int8" else None,
-                accuracy=accuracy if is_demo and precision != "fp32" else None, float_precision=float_precision,
-            )
-            result["command"] = command
-            rows.append((path, result))
-            if not args.no_save and path not in NOT_FILED:
-                target = benchmark_results_dir(f"{variant}.cityscapes", ROOT)
-                write_benchmark_result(target / benchmark_file_name(result), result, overwrite=True)
+        with tempfile.TemporaryDirectory(prefix="cpu-precision-") as workdir:
+            onnx_path = None  # one dynamic export per variant, converted by every OpenVINO path
+            if any(PATHS[path][0] == "openvino" for path in args.paths):
+                onnx_path = export_onnx(model, Path(workdir) / f"{variant}.onnx", *args.size)
+            for path in args.paths:
+                backend, precision, float_precision = PATHS[path]
+                logger.info("%s %s", variant, path)
+                result = run_benchmark(
+                    model, backend, *args.size, precision=precision, threads=args.threads, warmup=args.warmup,
+                    iterations=args.iterations, progress=False, model_name=variant, dataset="cityscapes",
+                    weights_sha256=weights_sha256(folder, demo) if is_demo else None,
+                    onnx_path=onnx_path if backend == "openvino" else None,
+                    calibration=calibration if precision == "int8" else None,
+                    accuracy=accuracy if is_demo and precision != "fp32" else None,
+                    float_precision=float_precision,
+                )
+                result["command"] = command
+                rows.append((path, result))
+                if not args.no_save and path not in NOT_FILED:
+                    target = benchmark_results_dir(f"{variant}.cityscapes", ROOT)
+                    write_benchmark_result(target / benchmark_file_name(result), result, overwrite=True)
     print(render(rows, args.original_ms))
     return 0
 
