@@ -177,11 +177,11 @@ FAST_INSTRUCTIONS = {
 }
 
 
-def cpu_flags() -> frozenset[str] | None:
+def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> frozenset[str] | None:
     """The CPU's instruction-set flags (``flags`` on x86, ``Features`` on Arm) from ``/proc/cpuinfo``, or None
     where they cannot be read (not Linux)."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
+        text = Path(cpuinfo).read_text()
     except OSError:
         return None
     for line in text.splitlines():
@@ -243,8 +243,8 @@ class ProcessedImages(Sequence):
         paths = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
             raise InputError(f"No images in {directory} (suffixes: {', '.join(sorted(IMAGE_SUFFIXES))}).")
-        step = max(1, len(paths) // limit)
-        self.paths = paths[::step][:limit]
+        count = min(limit, len(paths))
+        self.paths = [paths[index * len(paths) // count] for index in range(count)]
         self.processor = processor
         self.size = size
 

@@ -93,3 +93,69 @@ def test_fast_path_on_a_gpu_keeps_the_outputs(trained_like, compile, cuda_graphs
     trained_like.cpu()
     logits = fast(pixel_values.cuda()).logits.cpu()
     assert (logits - reference).abs().max() <= 1e-4 * reference.abs().max()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reduced precision: the CPU's instructions and the calibration images
+
+
+def test_cpu_flags_are_read_from_cpuinfo_on_x86_and_arm(tmp_path):
+    from dabnet_zoo.deploy import cpu_flags
+
+    x86 = tmp_path / "x86"
+    x86.write_text("processor\t: 0\nmodel name\t: Xeon\nflags\t\t: fpu avx2 avx512_bf16 amx_int8\n\nprocessor\t: 1\n")
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd asimddp bf16 i8mm\nCPU implementer\t: 0x41\n")
+    assert cpu_flags(x86) == {"fpu", "avx2", "avx512_bf16", "amx_int8"}
+    assert cpu_flags(arm) == {"fp", "asimd", "asimddp", "bf16", "i8mm"}
+    assert cpu_flags(tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize("flags, refused", [({"avx2", "avx512f", "avx512_vnni"}, True), ({"amx_bf16"}, False),
+                                            ({"avx512_bf16"}, False), ({"bf16", "asimd"}, False)])
+def test_bf16_is_refused_only_without_bf16_instructions(monkeypatch, flags, refused):
+    from dabnet_zoo import deploy
+    from dabnet_zoo.errors import UnsupportedPrecisionError
+
+    monkeypatch.setattr(deploy, "cpu_flags", lambda: frozenset(flags))
+    deploy.check_cpu_precision("fp32")  # always fine
+    if refused:
+        with pytest.raises(UnsupportedPrecisionError, match=r"avx512_bf16, amx_bf16.*slower than fp32.*use fp32"):
+            deploy.check_cpu_precision("bf16")
+    else:
+        deploy.check_cpu_precision("bf16")
+
+
+def test_unknown_cpu_flags_warn_instead_of_refusing(monkeypatch, caplog):
+    from dabnet_zoo import deploy
+
+    monkeypatch.setattr(deploy, "cpu_flags", lambda: None)
+    deploy.check_cpu_precision("bf16")
+    assert "Cannot read this CPU's instruction sets" in caplog.text
+
+
+def test_processed_images_are_spread_over_the_folder_and_prepared_by_the_processor(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from dabnet_zoo.deploy import ProcessedImages
+    from dabnet_zoo.errors import InputError
+    from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
+
+    mean, std = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375])
+    for index in range(10):  # image i is one flat colour, value 20·i
+        Image.fromarray(np.full((40, 60, 3), 20 * index, np.uint8)).save(tmp_path / f"{index:02d}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = ProcessedImages(tmp_path, DabnetImageProcessor(size={"height": 32, "width": 64}), limit=4)
+    assert len(images) == 4 and [p.stem for p in images.paths] == ["00", "02", "05", "07"]
+    pixel_values = images[1]
+    assert pixel_values.shape == (1, 3, 32, 64)  # the processor's size
+    expected = (40 - mean) / std  # ImageNet normalisation of the flat colour 40, per channel
+    assert torch.allclose(pixel_values[0, :, 5, 5], torch.tensor(expected, dtype=torch.float32), atol=1e-5)
+    assert ProcessedImages(tmp_path, DabnetImageProcessor(), size=(16, 24))[0].shape == (1, 3, 16, 24)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="No images in"):
+        ProcessedImages(empty, DabnetImageProcessor())
+    with pytest.raises(InputError, match="does not exist"):
+        ProcessedImages(tmp_path / "missing", DabnetImageProcessor())
