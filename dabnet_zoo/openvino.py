@@ -107,7 +107,14 @@ def quantize_int8(ov_model: Any, calibration: Sequence[torch.Tensor] | None) -> 
         raise DabnetZooError(f"INT8 quantisation needs NNCF: {_INSTALL_HINT}.") from None
     dataset = nncf.Dataset(calibration, lambda pixel_values: pixel_values.float().numpy())
     logger.info("Calibrating INT8 ranges on %d images", len(calibration))
-    return nncf.quantize(ov_model, dataset, subset_size=len(calibration))
+    # NNCF probes torch's C++ extension support, which warns "No CUDA runtime is found" on CPU machines.
+    extension_logger = logging.getLogger("torch.utils.cpp_extension")
+    level = extension_logger.level
+    extension_logger.setLevel(logging.ERROR)
+    try:
+        return nncf.quantize(ov_model, dataset, subset_size=len(calibration))
+    finally:
+        extension_logger.setLevel(level)
 
 
 def export_openvino(
