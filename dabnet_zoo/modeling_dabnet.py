@@ -27,6 +27,14 @@ from .configuration_dabnet import DabnetConfig
 
 _MODULE = __name__.rpartition(".")[2]  # "modeling_dabnet", as auto_map names it, wherever the module was imported from
 
+# How DabnetPreTrainedModel._init_weights initialises a convolution or batch norm, by the ``init_scheme``
+# attribute that the code building it sets; a convolution without one gets PyTorch's default (as the original's
+# SIM convolutions), a batch norm weight 1.
+_KAIMING_FAN_OUT = "kaiming_fan_out"  # mmcv's ConvModule and timm's ResNet: Kaiming normal, fan-out, ReLU gain
+_EFFICIENTNET = "efficientnet"  # timm's EfficientNet: normal(0, sqrt(2 / fan-out)), fan-out per group
+_CLASSIFIER = "classifier"  # mmseg's conv_seg: normal(0, 0.01)
+_ZERO_GAMMA = "zero_gamma"  # a batch norm whose weight starts at 0 (timm's zero_init_last in residual blocks)
+
 # How each context path is built by timm and cut into the stem (stride 2) and the four stages (strides 4, 8,
 # 16, 32) that DABNet runs one by one (see docs/architecture.md). Names are timm's module paths.
 _CONTEXT_PATHS: dict[str, dict] = {
@@ -36,14 +44,14 @@ _CONTEXT_PATHS: dict[str, dict] = {
         "timm_kwargs": {"stem_type": "deep", "stem_width": 32},
         "stem": ("conv1", "bn1", "act1"),
         "stages": (("maxpool", "layer1"), ("layer2",), ("layer3",), ("layer4",)),
-        "conv_init": "kaiming_fan_out",  # timm's ResNet.init_weights, plus zero_init_last on each block's last BN
+        "conv_init": _KAIMING_FAN_OUT,  # timm's ResNet.init_weights, plus zero_init_last on each block's last BN
     },
     "efficientnet_b1": {
         "timm_name": "efficientnet_b1",
         "timm_kwargs": {},
         "stem": ("conv_stem", "bn1", "blocks.0"),
         "stages": (("blocks.1",), ("blocks.2",), ("blocks.3", "blocks.4"), ("blocks.5", "blocks.6")),
-        "conv_init": "efficientnet",  # timm's _init_weight_goog
+        "conv_init": _EFFICIENTNET,  # timm's _init_weight_goog
     },
 }
 
@@ -65,14 +73,6 @@ def valid_input_size(height: int, width: int, patch_size: int) -> tuple[int, int
         return side
 
     return smallest_valid(height), smallest_valid(width)
-
-
-# How DabnetPreTrainedModel._init_weights initialises a convolution, by the ``init_scheme`` attribute that the
-# block building it sets; a convolution without one gets PyTorch's default (as the original's SIM convolutions).
-_KAIMING_FAN_OUT = "kaiming_fan_out"  # mmcv's ConvModule and timm's ResNet: Kaiming normal, fan-out, ReLU gain
-_EFFICIENTNET = "efficientnet"  # timm's EfficientNet: normal(0, sqrt(2 / fan-out)), fan-out per group
-_CLASSIFIER = "classifier"  # mmseg's conv_seg: normal(0, 0.01)
-_ZERO_GAMMA = "zero_gamma"  # a batch norm whose weight starts at 0 (timm's zero_init_last in residual blocks)
 
 
 def _set_init_scheme(module: nn.Module, scheme: str) -> nn.Module:

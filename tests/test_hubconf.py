@@ -30,7 +30,8 @@ def test_pretrained_never_falls_back_to_random_weights():
 
 def test_misspelt_keywords_are_refused_naming_the_accepted_ones():
     """num_classes=7 used to build a 19-class model silently."""
-    with pytest.raises(TypeError, match=r"dabnet_r18_p1\(\) got unexpected keyword argument.*'num_classes'.*num_labels"):
+    message = r"dabnet_r18_p1\(\) got unexpected keyword argument.*'num_classes'.*num_labels"
+    with pytest.raises(TypeError, match=message):
         torch.hub.load(REPO, "dabnet_r18_p1", source="local", num_classes=7)
     model = torch.hub.load(REPO, "dabnet_r18_p1", source="local", num_labels=7)
     assert model.decode_head.classifier.out_channels == 7

@@ -65,6 +65,10 @@ def _heads_and_aggregation(model: DabnetForSemanticSegmentation):
     return blocks.items()
 
 
+def _heads(model: DabnetForSemanticSegmentation):
+    return [("decode_head", model.decode_head), *((f"aux{i}", h) for i, h in enumerate(model.auxiliary_heads))]
+
+
 def _assert_pytorch_default_conv(name: str, conv: nn.Conv2d) -> None:
     bound = 1 / math.sqrt(conv.weight[0].numel())  # kaiming_uniform(a=sqrt(5)) and the bias rule both give this
     assert conv.weight.abs().max() <= bound and conv.bias.abs().max() <= bound, name
@@ -82,7 +86,7 @@ def test_a_new_model_has_the_original_initialisation_outside_the_context_path(re
     for name, block in _heads_and_aggregation(model):
         _assert_kaiming_fan_out(name, block.conv)
         _assert_fresh_batch_norm(name, block.bn)
-    for name, head in [("decode_head", model.decode_head), *((f"aux{i}", h) for i, h in enumerate(model.auxiliary_heads))]:
+    for name, head in _heads(model):
         _assert_classifier(name, head.classifier)
     for index, sim in enumerate(model.dabnet.sims):
         for name, child in sim.named_children():
@@ -141,7 +145,7 @@ def test_resized_classifiers_get_the_original_initialisation_and_nothing_else_ch
     torch.manual_seed(0)
     model = loader.from_pretrained(saved, num_labels=5, ignore_mismatched_sizes=True, **NEW_LABELS)
     assert model.config.num_labels == 5
-    for name, head in [("decode_head", model.decode_head), *((f"aux{i}", h) for i, h in enumerate(model.auxiliary_heads))]:
+    for name, head in _heads(model):
         assert head.classifier.weight.shape[0] == 5
         _assert_classifier(name, head.classifier)
     stored = load_file(saved / "model.safetensors")
