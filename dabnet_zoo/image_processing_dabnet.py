@@ -413,7 +413,8 @@ def logits_to_label_map(
     first = tuple(padded_size or input_size)
     num_classes = logits.shape[0]
     scores = logits[None].float().contiguous()
-    bytes_per_class = 4 * (first[0] * first[1] + output_size[0] * output_size[1])
+    # float32 scores per class: at the (padded) network input, and at the output size unless that is the same
+    bytes_per_class = 4 * (first[0] * first[1] + (output_size[0] * output_size[1] if output_size != input_size else 0))
     if num_classes <= 3 or num_classes * bytes_per_class <= max_chunk_bytes:
         return _resize_scores(scores, input_size, output_size, padded_size)[0].argmax(dim=0)
     if not _splits_exactly(scores.shape[-2:], first):  # a small first resize: all classes at once, then split
@@ -425,7 +426,8 @@ def logits_to_label_map(
 
     best = torch.empty(output_size, dtype=torch.float32, device=logits.device)
     labels = torch.empty(output_size, dtype=torch.int64, device=logits.device)
-    rows = max(1, max_chunk_bytes // (16 * output_size[1]))  # bands of the running update: ~16 bytes per pixel
+    finite = bool(torch.isfinite(scores).all())  # no NaN can appear in the resized scores (the usual case)
+    rows = max(1, max_chunk_bytes // (64 * output_size[1]))  # bands of the running update: <= 64 bytes per pixel
     for start, end in _class_groups(num_classes, max(1, max_chunk_bytes // bytes_per_class)):
         group = _resize_scores(scores[:, start:end], input_size, output_size, padded_size)[0]
         for top in range(0, output_size[0], rows):
@@ -434,10 +436,12 @@ def logits_to_label_map(
                 best[top : top + rows], labels[top : top + rows] = values, indices
                 continue
             # torch.argmax semantics: the first maximum wins, NaN counts as the largest value
-            band = best[top : top + rows]
-            better = (values > band) | (values.isnan() & ~band.isnan())
-            band[better] = values[better]
-            labels[top : top + rows][better] = indices[better] + start
+            band, band_labels = best[top : top + rows], labels[top : top + rows]
+            better = values > band
+            if not finite:
+                better |= values.isnan() & ~band.isnan()
+            torch.where(better, values, band, out=band)
+            torch.where(better, indices.add_(start), band_labels, out=band_labels)
         del group
     return labels
 

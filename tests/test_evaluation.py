@@ -241,8 +241,8 @@ def test_evaluation_predict_and_the_processor_agree_pixel_for_pixel(workdir, tmp
     dabnet = create_model("dabnet_r18_p1").eval()
     processor = create_processor("cityscapes", size={"height": size[0], "width": size[1]})
     root = workdir / "test_root"
-    export_cityscapes_submission(dabnet, root, tmp_path / "png", None, transform=TestTransform.from_processor(processor),
-                                 progress=False)
+    export_cityscapes_submission(dabnet, root, tmp_path / "png", None,
+                                 transform=TestTransform.from_processor(processor), progress=False)
     images = sorted((root / "leftImg8bit" / "test").glob("*/*.png"))
     predict(dabnet, images, tmp_path / "predict", processor=processor, batch_size=1, save_color=False,
             save_overlay=False, progress=False)

@@ -58,9 +58,9 @@ def run(tmp_path_factory):
     root, checkpoint, model = work / "cityscapes", work / "dabnet_r18_p2_rule.pth", work / "converted"
     subprocess.run([sys.executable, str(E2E / "make_dataset.py"), str(root), "--check", str(E2E / "results.json")],
                    check=True, capture_output=True)
-    subprocess.run([sys.executable, str(E2E / "make_checkpoint.py"), str(FIXTURES / "parity" / "r18_p2_cityscapes.keys.json"),
-                    str(checkpoint), "--weights-rule", str(FIXTURES / "parity" / "weights_rule.py")],
-                   check=True, capture_output=True)
+    parity = FIXTURES / "parity"
+    subprocess.run([sys.executable, str(E2E / "make_checkpoint.py"), str(parity / "r18_p2_cityscapes.keys.json"),
+                    str(checkpoint), "--weights-rule", str(parity / "weights_rule.py")], check=True, capture_output=True)
     assert dabnet_zoo_cli(["convert", str(checkpoint), str(model), "--variant", "dabnet_r18_p2"]) == 0
     assert dabnet_zoo_cli(["prepare", "cityscapes", str(root)]) == 0
 
