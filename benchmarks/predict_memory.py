@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "one_shot_resized_scores_gb": round(one_shot_gb, 1),
         "limit_mb": LIMIT_MB,
         "within_limit": figures["peak_rss_mb"] < LIMIT_MB,
-        "command": "python benchmarks/predict_memory.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": " ".join(["python benchmarks/predict_memory.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()},
         "threads": args.threads,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
