@@ -30,6 +30,7 @@ from .deploy import fold_batch_norms, fuse_patch_unshuffle
 from .configuration_dabnet import DabnetConfig
 from .errors import DabnetZooError, InputError
 from .fileio import write_atomic
+from .image_processing_dabnet import resize_logits
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,10 @@ def padded_side(side, patch_size: int):
 
 
 def resize_and_argmax(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Whole-image labels from 1/8-resolution logits: bilinear resize to ``size``, then argmax over classes."""
-    return F.interpolate(logits, size=size, mode="bilinear", align_corners=False).argmax(dim=1)
+    """Whole-image labels from 1/8-resolution logits: the test protocol's resize to the network input ``size``
+    (:func:`~dabnet_zoo.image_processing_dabnet.resize_logits`, bilinear, ``align_corners=False``), then the
+    argmax over classes. Torch operations only, so that it goes into the exported graph."""
+    return resize_logits(logits, size).argmax(dim=1)
 
 
 class _ExportWrapper(nn.Module):
