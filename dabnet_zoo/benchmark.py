@@ -119,22 +119,22 @@ def _torch_runner(model, backend: str, precision: str, include_postprocess: bool
     return run
 
 
-def _check_onnx_file(session, path, shape, include_postprocess) -> None:
-    """Refuse an ONNX file whose output kind or fixed input shape differs from what is to be timed."""
-    output = session.get_outputs()[0].name
+def _check_onnx_file(path, output: str, declared: list, shape, include_postprocess: bool) -> None:
+    """Refuse an ONNX file whose output (logits or labels) or fixed input sizes (ints in ``declared``; anything
+    else is dynamic) differ from what is to be timed."""
     if (output == "labels") != include_postprocess:
         raise InputError(f"{path} ends in {output}: {'add' if output == 'labels' else 'drop'} --include-postprocess.")
-    declared = session.get_inputs()[0].shape
-    if any(isinstance(d, int) and d != s for d, s in zip(declared, shape)):
-        raise InputError(f"{path} has the fixed input shape {declared}, not {list(shape)}: pass --size and "
-                         "--batch-size to match it, or use a dynamic export.")
+    if any(isinstance(size, int) and size != wanted for size, wanted in zip(declared, shape)):
+        raise InputError(f"{path} has the input shape {declared}, not {list(shape)}: pass --size and --batch-size to "
+                         "match it, or use a dynamic export.")
 
 
 def _onnx_runner(model, workdir: Path, shape, precision, include_postprocess, device, threads,
                  onnx_path=None) -> Callable:
     if onnx_path is not None:  # an existing file, timed as it is
         session = onnxruntime_session(onnx_path, device=device, threads=threads)
-        _check_onnx_file(session, onnx_path, shape, include_postprocess)
+        _check_onnx_file(onnx_path, session.get_outputs()[0].name, session.get_inputs()[0].shape, shape,
+                         include_postprocess)
         return OnnxRuntimeRunner(session)
     # A fixed-shape graph, as deployments and TensorRT engines use: every resize gets constant sizes, so ONNX
     # Runtime keeps the whole CPU graph in its blocked (NCHWc) layout (the dynamic export runs ~2% slower).
@@ -166,14 +166,8 @@ def _openvino(model, shape, precision, include_postprocess, threads, onnx_path, 
 
     if onnx_path is not None:
         fp32 = read_openvino(onnx_path)
-        output = fp32.output(0).get_any_name()
-        if (output == "labels") != include_postprocess:
-            raise InputError(f"{onnx_path} ends in {output}: "
-                             f"{'add' if output == 'labels' else 'drop'} --include-postprocess.")
-        declared = fp32.input(0).get_partial_shape()
-        if declared.is_static and list(declared.to_shape()) != list(shape):
-            raise InputError(f"{onnx_path} has the fixed input shape {list(declared.to_shape())}, not "
-                             f"{list(shape)}: pass --size and --batch-size to match it, or use a dynamic export.")
+        declared = [dim.get_length() if dim.is_static else "?" for dim in fp32.input(0).get_partial_shape()]
+        _check_onnx_file(onnx_path, fp32.output(0).get_any_name(), declared, shape, include_postprocess)
     else:
         fp32 = to_openvino(model, include_postprocess, verify_size=None)
     if precision == "int8":
@@ -184,9 +178,10 @@ def _openvino(model, shape, precision, include_postprocess, threads, onnx_path, 
     return _OpenVino(fp32, fp32, precision, threads)
 
 
-def measure_accuracy(run: Callable, reference: Callable, data: AccuracyData, include_postprocess: bool,
-                     num_labels: int, ignore_index: int = 255) -> dict:
-    """Label agreement of ``run`` with ``reference`` (and the mIoU of both with ground truth) on ``data``.
+def measure_accuracy(run: Callable, reference: Callable, reference_name: str, data: AccuracyData,
+                     include_postprocess: bool, num_labels: int, ignore_index: int = 255) -> dict:
+    """Label agreement of ``run`` with ``reference`` (and the mIoU of both with ground truth) on ``data``, as the
+    result's ``accuracy`` (``reference_name`` says what the reference is, e.g. ``"fp32 openvino"``).
 
     Both callables take model inputs and return logits, or labels with ``include_postprocess``; labels are
     compared at the input's size (logits resized and arg-maxed as the whole-image prediction is).
@@ -211,7 +206,7 @@ def measure_accuracy(run: Callable, reference: Callable, data: AccuracyData, inc
             for meter, prediction in zip(meters, (ours, theirs)):
                 meter.update(prediction, labels)
     mean_ious = [float(meter.compute()["mean_iou"]) if data.labels is not None else None for meter in meters]
-    return {"reference": "", "data": data.description, "images": len(data.inputs),
+    return {"reference": reference_name, "data": data.description, "images": len(data.inputs),
             "label_agreement": agreeing / total, "mean_iou": mean_ious[0], "mean_iou_reference": mean_ious[1]}
 
 
@@ -387,9 +382,9 @@ def run_benchmark(
                 settings.update(nncf=__import__("nncf").__version__, calibration_images=str(len(calibration)))
             if accuracy is not None:  # dynamic shapes: the images need not have the timed size
                 measured = measure_accuracy(openvino.runner(openvino.timed, openvino.compute_precision),
-                                            openvino.runner(openvino.fp32, "fp32"), accuracy, include_postprocess,
-                                            model.config.num_labels, model.config.semantic_loss_ignore_index)
-                measured["reference"] = "fp32 openvino"
+                                            openvino.runner(openvino.fp32, "fp32"), "fp32 openvino", accuracy,
+                                            include_postprocess, model.config.num_labels,
+                                            model.config.semantic_loss_ignore_index)
         elif backend == "tensorrt":
             run = _tensorrt_runner(model, Path(workdir), shape, precision, include_postprocess)
         else:
@@ -400,9 +395,9 @@ def run_benchmark(
             run = _torch_runner(model, backend, precision, include_postprocess, device)
             if accuracy is not None:
                 measured = measure_accuracy(lambda x: run(x.to(device, pixel_values.dtype)),
-                                            lambda x: reference(x.to(device)), accuracy, include_postprocess,
-                                            model.config.num_labels, model.config.semantic_loss_ignore_index)
-                measured["reference"] = "fp32 eager"
+                                            lambda x: reference(x.to(device)), "fp32 eager", accuracy,
+                                            include_postprocess, model.config.num_labels,
+                                            model.config.semantic_loss_ignore_index)
         latencies = _time(run, pixel_values, warmup, iterations, on_gpu, progress)
 
     hardware, environment = _environment(device, threads, backend)
