@@ -16,7 +16,7 @@ from dabnet_zoo.cityscapes import train_ids_to_label_ids
 from dabnet_zoo.errors import InputError
 from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
 from dabnet_zoo.predict import collect_inputs, predict, read_image
-from dabnet_zoo.visualize import colorize, get_palette
+from dabnet_zoo.visualize import colorize, get_palette, overlay
 
 CITYSCAPES_LABEL_IDS = {0, 7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33}
 
@@ -126,6 +126,15 @@ def test_a_file_that_fails_to_segment_is_reported_and_the_rest_go_on(tmp_path, m
     assert [source for source, _ in summary.skipped] == [str(tmp_path / "1.png")]
     assert type(error).__name__ in summary.skipped[0][1]
     assert sorted(p.name for p in (tmp_path / "out" / "labels").iterdir()) == ["0.png", "2.png", "3.png"]
+
+
+def test_overlays_blended_in_bands_equal_the_whole_blend(tmp_path, model, small, monkeypatch):
+    monkeypatch.setattr(predict_module, "_BLEND_ROWS", 3)  # 20 rows: 7 bands, the last one short
+    Image.fromarray(rng_image((20, 40, 3), seed=50)).save(tmp_path / "a.png")
+    predict(model, [tmp_path / "a.png"], tmp_path / "out", processor=small, progress=False)
+    labels = np.asarray(Image.open(tmp_path / "out" / "labels" / "a.png"))
+    expected = overlay(read_image(tmp_path / "a.png"), labels, get_palette("cityscapes"), alpha=0.5)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "overlay" / "a.png")), expected)
 
 
 def test_cityscapes_label_ids(tmp_path, model, small):
