@@ -92,9 +92,7 @@ def _coin(generator: torch.Generator | None) -> bool:
 def keep_ratio_size(height: int, width: int, scale: Size) -> Size:
     """mmcv's ``rescale_size``: the largest size that fits ``scale`` (long side ≤ its long side, short side ≤ its
     short side) at the image's aspect ratio, rounded half up. Returns (height, width)."""
-    long_target, short_target = max(scale), min(scale)
-    factor = min(long_target / max(height, width), short_target / min(height, width))
-    return int(height * factor + 0.5), int(width * factor + 0.5)
+    return protocol.get_resize_output_size(height, width, scale, keep_ratio=True)
 
 
 def resize_image(image: torch.Tensor, size: Size) -> torch.Tensor:
@@ -379,9 +377,7 @@ def normalize(image: torch.Tensor, mean: Sequence[float] = IMAGENET_MEAN,
               std: Sequence[float] = IMAGENET_STD) -> torch.Tensor:
     """``(x − mean) / std`` per channel on the 0..255 scale, float32 (3, H, W)."""
     _check_image(image)
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-    return (image.to(torch.float32) - mean_t) / std_t
+    return torch.from_numpy(protocol.normalize_image(image.permute(1, 2, 0).numpy(), mean, std))
 
 
 class TrainTransform:
