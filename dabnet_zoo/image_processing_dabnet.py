@@ -361,10 +361,11 @@ def _splits_exactly(input_shape: Sequence[int], output_size: Sequence[int]) -> b
     """Whether a bilinear resize from ``input_shape`` to ``output_size`` gives each class the same bits whether
     the classes are resized together or in groups.
 
-    PyTorch's CPU kernel vectorises across classes (so lanes and the scalar tail round differently) for outputs
-    with height + width <= 128 and for 1x1 inputs (which count as channels-last); everywhere else, and on CUDA,
-    each value is computed by the same arithmetic whatever the number of classes. Groups of exactly 3 classes
-    are avoided separately (a single-threaded CPU kernel treats 3 channels as an RGB image).
+    PyTorch's CPU kernel vectorises across classes (so vector lanes and the scalar tail round differently) for
+    outputs with height + width <= 128 and for 1x1 inputs (which count as channels-last); everywhere else each
+    value is computed by the same arithmetic whatever the number of classes (the tests check this bit for bit on
+    the CPU; the CUDA kernel computes every value on its own by design). Groups of exactly 3 classes are avoided
+    separately (a single-threaded CPU kernel treats 3 channels as an RGB image).
     """
     return sum(output_size) > 128 and tuple(input_shape) != (1, 1)
 
