@@ -105,29 +105,35 @@ def test_network_inputs_are_the_originals_bit_for_bit(run):
 
 
 def test_metrics_equal_the_originals(run):
+    # The original's totals (float32 pixel counts) give its exact percentages; ours may differ only through the
+    # pixels where its two best logits nearly tie (each such pixel moves one count between two classes).
     results = run["results"]
     areas = ORIGINAL["total_areas_float32"]
     allowed = ORIGINAL["replay"]["summary"]["logit_top2_margin_all_images"][NEAR_TIE]
     assert results["num_images"] == REFERENCE["dataset"]["n_images"]
+    ious, accuracies, iou_bounds, accuracy_bounds = [], [], [], []
     for index, name in enumerate(CLASSES):
         label, intersect, union = areas["label"][index], areas["intersect"][index], areas["union"][index]
         iou, accuracy = results["per_category_iou"][name], results["per_category_accuracy"][name]
-        original_iou, original_accuracy = ORIGINAL["returned_metric_dict"][f"IoU.{name}"], \
-            ORIGINAL["returned_metric_dict"][f"Acc.{name}"]
         if union == 0:  # absent from predictions and ground truth: NaN, skipped by the means
-            assert math.isnan(iou) and math.isnan(original_iou) and math.isnan(accuracy)
+            assert math.isnan(iou) and math.isnan(ORIGINAL["returned_metric_dict"][f"IoU.{name}"])
+            assert math.isnan(accuracy)
             continue
-        # the same pixel counts, up to the original's near-ties; then the same percentages to 1e-4
-        assert abs(accuracy * label - intersect) <= allowed, name
-        assert abs(iou * 100 - 100 * intersect / union) <= 1e-4 + 100 * 2 * allowed / union, name
-        assert abs(accuracy * 100 - 100 * intersect / label) <= 1e-4 + 100 * allowed / label, name
+        ious.append(100 * intersect / union)
+        iou_bounds.append(1e-4 + 100 * 2 * allowed / union)
+        assert abs(iou * 100 - ious[-1]) <= iou_bounds[-1], name
+        if label:
+            accuracies.append(100 * intersect / label)
+            accuracy_bounds.append(1e-4 + 100 * allowed / label)
+            assert abs(accuracy * 100 - accuracies[-1]) <= accuracy_bounds[-1], name
         # and the rounded percentages the original printed
-        assert round(iou * 100, 2) == pytest.approx(ORIGINAL["per_class_printed"][name]["IoU"], abs=0.011), name
-        assert round(accuracy * 100, 2) == pytest.approx(original_accuracy * 100, abs=0.011), name
-    total_label = sum(areas["label"])
-    assert abs(results["overall_accuracy"] * total_label - sum(areas["intersect"])) <= allowed
-    for key, original in (("mean_iou", "mIoU"), ("mean_accuracy", "mAcc"), ("overall_accuracy", "aAcc")):
-        assert results[key] * 100 == pytest.approx(ORIGINAL["summary_printed"][original], abs=0.006), key
+        assert f"{iou * 100:.2f}" == f"{ORIGINAL['per_class_printed'][name]['IoU']:.2f}", name
+    assert abs(results["mean_iou"] * 100 - np.mean(ious)) <= np.mean(iou_bounds)
+    assert abs(results["mean_accuracy"] * 100 - np.mean(accuracies)) <= np.mean(accuracy_bounds)
+    overall = 100 * sum(areas["intersect"]) / sum(areas["label"])
+    assert abs(results["overall_accuracy"] * 100 - overall) <= 1e-4 + 100 * allowed / sum(areas["label"])
+    for key, printed in (("mean_iou", "mIoU"), ("mean_accuracy", "mAcc"), ("overall_accuracy", "aAcc")):
+        assert f"{results[key] * 100:.2f}" == f"{ORIGINAL['summary_printed'][printed]:.2f}", key
 
 
 def test_cityscapes_export_writes_the_originals_pngs(run):
