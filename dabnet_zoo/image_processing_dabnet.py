@@ -25,7 +25,9 @@ for the resize and for reading files, as in the original.
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
 from collections.abc import Sequence
 from typing import Any, Union
 
@@ -112,16 +114,36 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     byte (``v >> 8``); the EXIF orientation of JPEG, PNG, WebP and TIFF files is applied, so phone photos come
     out upright.
 
+    Decompression bombs (a small file that decodes to a huge image) are refused before decoding, with Pillow's
+    limit (``PIL.Image.MAX_IMAGE_PIXELS``, twice its warning threshold: 179 megapixels by default), read from
+    the file's header.
+
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: the file is not an image OpenCV can decode (the message names the file).
+        ValueError: the file is not an image OpenCV can decode, or has more pixels than the limit (the message
+            names the file).
     """
     data = np.fromfile(os.fspath(path), dtype=np.uint8)  # not cv2.imread: it cannot open every path on Windows
+    _refuse_decompression_bomb(data, path)
     image = _opencv().imdecode(data, cv2.IMREAD_COLOR) if data.size else None
     if image is None:
         raise ValueError(f"Cannot decode {os.fspath(path)!r} as an image (empty, damaged or of an unsupported "
                          "format); OpenCV reads PNG, JPEG, BMP, TIFF, WebP, PPM/PGM and GIF.")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _refuse_decompression_bomb(data: np.ndarray, path: str | os.PathLike) -> None:
+    """Raise if the image's header declares more pixels than Pillow accepts (nothing is decoded here)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data.tobytes())):  # reads the header only
+                pass
+    except Image.DecompressionBombError as error:
+        raise ValueError(f"{os.fspath(path)!r} is too large to read safely ({error}) Raise "
+                         "PIL.Image.MAX_IMAGE_PIXELS if the file is trusted.") from None
+    except Exception:  # noqa: BLE001 - a format Pillow does not know: OpenCV decodes it (or says it cannot)
+        return
 
 
 def to_rgb_uint8(image: ImageLike, input_data_format: str | None = None, do_convert_rgb: bool = True) -> np.ndarray:

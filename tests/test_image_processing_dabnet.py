@@ -168,6 +168,14 @@ def test_read_image_of_grey_alpha_and_sixteen_bit_files(tmp_path):
     np.testing.assert_array_equal(to_rgb_uint8(Image.open(tmp_path / "deep.png")), read_image(tmp_path / "deep.png"))
 
 
+def test_read_image_refuses_decompression_bombs_before_decoding(tmp_path, monkeypatch):
+    Image.fromarray(random_rgb(20, 20)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # Pillow refuses above twice this: 400 pixels is a bomb
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: pytest.fail("decoded a decompression bomb"))
+    with pytest.raises(ValueError, match="bomb.png.*MAX_IMAGE_PIXELS"):
+        read_image(tmp_path / "bomb.png")
+
+
 def test_read_image_errors_name_the_file(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a JPEG")
     (tmp_path / "empty.png").write_bytes(b"")
