@@ -1,6 +1,5 @@
 """`dabnet-zoo push`: the dry run prints every file with its exact size; offline pushes fail with one line."""
 
-import json
 import re
 
 import pytest
@@ -17,7 +16,12 @@ def model_dir(tmp_path_factory):
     return folder
 
 
+def _snapshot(folder):
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
 def test_dry_run_prints_each_file_and_its_size(model_dir, tmp_path, capsys):
+    before = _snapshot(model_dir)
     argv = ["push", str(model_dir), "--repo-id", "org/dabnet_effb1.camvid", "--dry-run", "--root", str(tmp_path)]
     assert main(argv) == 0
     out = capsys.readouterr().out
@@ -27,7 +31,7 @@ def test_dry_run_prints_each_file_and_its_size(model_dir, tmp_path, capsys):
         assert f"  {name} " in out
     assert "Skipped (not uploaded): notes.txt" in out and "Nothing was uploaded (dry run)." in out
     assert "org/dabnet_effb1.camvid (public, branch main)" in out
-    assert json.loads((model_dir / "config.json").read_text()).get("auto_map") is None  # DIR untouched
+    assert _snapshot(model_dir) == before  # the dry run leaves DIR exactly as it was
 
 
 def test_a_real_push_while_offline_fails_with_one_line(model_dir, tmp_path, capsys, monkeypatch):
