@@ -122,7 +122,7 @@ def publish_dir(
     approximate size of the result) only improves the full-disk message.
     """
     target = _named(target)
-    _check_not_an_input(target, inputs)
+    check_not_an_input(target, inputs)
     _check_replaceable(target, overwrite)
     stage = _hidden_path(target, _STAGE)
     created: list[Path] = []
@@ -149,7 +149,7 @@ def publish_dir(
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _check_not_an_input(target: Path, inputs: Iterable[PathLike]) -> None:
+def check_not_an_input(target: Path, inputs: Iterable[PathLike]) -> None:
     """Refuse a target whose replacement would delete or write into an input (symlinks and ``..`` resolved)."""
     resolved = Path(os.path.realpath(target))
     for given in inputs:
@@ -432,6 +432,7 @@ def _raise_if_no_space(error: BaseException, target: Path, needed_bytes: int) ->
 
 __all__ = [
     "atomic_file",
+    "check_not_an_input",
     "is_no_space_error",
     "no_space_error",
     "publish_dir",

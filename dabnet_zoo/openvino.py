@@ -29,7 +29,7 @@ import torch
 from .deploy import check_cpu_precision
 from .errors import DabnetZooError, InputError, UnsupportedPrecisionError
 from .export import export_onnx_bytes, resize_and_argmax
-from .fileio import publish_dir
+from .fileio import check_not_an_input, publish_dir
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
 logger = logging.getLogger(__name__)
@@ -126,6 +126,7 @@ def export_openvino(
     input_shape: tuple[int, int, int, int] | None = None,
     verify_size: tuple[int, int] | None = (128, 256),
     overwrite: bool = False,
+    inputs: Sequence[str | os.PathLike] = (),
 ) -> Path:
     """Write an OpenVINO IR folder: ``openvino_model.xml``/``.bin`` (FP32 or INT8 weights) and ``config.json``.
 
@@ -139,12 +140,15 @@ def export_openvino(
         input_shape: fix the input shape (N, 3, H, W); default dynamic batch, height and width.
         verify_size: see :func:`to_openvino`; None skips the checks.
         overwrite: replace an existing folder.
+        inputs: paths the export reads (the model folder, the calibration images): the output may neither be,
+            hold nor lie inside one of them, so ``--overwrite`` can never delete the model it exports.
     """
     if precision not in ("fp32", "int8"):
         raise UnsupportedPrecisionError(
             f"An OpenVINO file holds fp32 or int8 weights, not {precision!r}; bf16 is chosen when it is compiled "
             "(dabnet_zoo.openvino.compile_openvino(..., precision='bf16'), or benchmark --precision bf16)."
         )
+    check_not_an_input(Path(output_dir), inputs)  # before the slow conversion, as the next refusal
     if precision == "int8" and not calibration:
         quantize_int8(None, calibration)  # refuses before the slow conversion
     ov = import_openvino()
@@ -153,7 +157,7 @@ def export_openvino(
         ov_model = quantize_int8(ov_model, calibration)
     if input_shape is not None:
         ov_model.reshape({0: list(input_shape)})
-    with publish_dir(output_dir, overwrite=overwrite) as stage:
+    with publish_dir(output_dir, overwrite=overwrite, inputs=inputs) as stage:
         ov.save_model(ov_model, stage / OPENVINO_FILE, compress_to_fp16=False)  # the default would halve them
         model.config.save_pretrained(stage)
     logger.info("Exported %s (%s weights)", output_dir, precision)

@@ -4,6 +4,7 @@ OpenVINO IR folder (FP32, or INT8 calibrated on the user's images) or a TensorRT
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 from pathlib import Path
 
@@ -115,7 +116,9 @@ def run_openvino(args: argparse.Namespace) -> int:
     path = export_openvino(model, args.output, args.precision, calibration,
                            include_postprocess=args.include_postprocess,
                            input_shape=(1, 3, *args.size) if args.static else None,
-                           verify_size=None if args.no_verify else args.size, overwrite=args.overwrite)
+                           verify_size=None if args.no_verify else args.size, overwrite=args.overwrite,
+                           inputs=[path for path in (args.model, args.calibration_images)
+                                   if path is not None and os.path.exists(path)])
     print(f"Wrote {path} ({args.precision} weights"
           + (f", calibrated on {len(calibration)} images" if calibration is not None else "")
           + ("" if args.no_verify else "; FP32 graph verified against PyTorch in ONNX Runtime and OpenVINO")

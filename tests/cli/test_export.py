@@ -47,3 +47,15 @@ def test_export_openvino_int8_without_calibration_images_is_refused(tmp_path, ca
     out = tmp_path / "ir"
     assert main(["export", "openvino", "dabnet_r18_p2", str(out), "--precision", "int8"]) == 2
     assert "int8 needs calibration images" in capsys.readouterr().err.lower() and not out.exists()
+
+
+def test_export_openvino_over_its_own_model_folder_is_refused_and_deletes_nothing(tmp_path, capsys):
+    pytest.importorskip("openvino")
+    from dabnet_zoo import create_model
+
+    folder = tmp_path / "model"
+    create_model("dabnet_r18_p2").save_pretrained(folder)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert main(["export", "openvino", str(folder), str(folder), "--overwrite", "--size", "64x128"]) == 2
+    assert "it is the input itself" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
