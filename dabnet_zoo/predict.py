@@ -243,8 +243,14 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             raise InputError(f"{path} has no video stream.")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        declared, count = stream.frames, 0  # 0 where the container does not say
         for frame in container.decode(stream):
             yield frame.to_ndarray(format="rgb24")
+            count += 1
+        # A cut file often decodes without an error: only the declared length shows that frames are missing.
+        if declared and count < declared:
+            raise InputError(f"{path} ended after {count} of its {declared} declared frames (truncated or damaged); "
+                             "the frames before were written.")
 
 
 def get_palette_for(dataset: str | None, num_labels: int) -> np.ndarray:

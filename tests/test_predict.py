@@ -300,3 +300,22 @@ def test_video_frames_are_segmented(tmp_path, model, small):
     frames = sorted(p.name for p in (tmp_path / "out" / "labels" / "clip").iterdir())
     assert frames == ["000000.png", "000001.png", "000002.png"]
     assert Image.open(tmp_path / "out" / "labels" / "clip" / "000000.png").size == (64, 48)
+
+
+def test_a_truncated_video_is_reported_with_its_missing_frames(tmp_path, model, small):
+    av = pytest.importorskip("av")
+    path = tmp_path / "clip.mp4"
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:  # frame count written first
+        stream = container.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(20):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 12 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    summary = predict(model, [path], tmp_path / "out", processor=small, progress=False)
+    assert 0 < summary.num_segmented < 20
+    assert len(summary.skipped) == 1 and "of its 20 declared frames" in summary.skipped[0][1]
