@@ -173,7 +173,8 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
 
     if accelerator.is_main_process:
         print(format_results_table(results))
-        print(f"{results['num_images']} images, {dataset} {split}, {args.mode} mode")
+        data_name = dataset if evaluated_on == dataset else f"{evaluated_on} data in the {dataset} layout"
+        print(f"{results['num_images']} images, {data_name}, {split} split, {args.mode} mode")
         if results_path is not None:
             record = evaluation_record(
                 results, model=variant, dataset=dataset, split=split, mode=args.mode,
@@ -181,8 +182,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
                 weights=weights, weights_sha256=weights_sha256(ref, model),
                 command=_command(accelerator),
             )
-            write_evaluation_result(results_path, record, overwrite=args.overwrite)
-            print(f"Wrote {results_path}")
+            write_evaluation_result(results_path, record, overwrite=args.overwrite)  # logs the path
     return 0
 
 

@@ -72,6 +72,8 @@ def test_evaluate_prints_the_table_and_writes_the_results_json(setup, tmp_path):
     for name, iou in record.per_category_iou.items():
         assert rows[name] == ("nan" if iou is None else f"{100 * iou:.2f}")
     assert f"mIoU {100 * record.mean_iou:.2f}" in result.stdout
+    assert "synthetic data in the cityscapes layout, val split" in result.stdout  # never called Cityscapes
+    assert (result.stdout + result.stderr).count(f"Wrote {path}") == 1  # said once
 
 
 def test_format_only_writes_a_zip_that_matches_the_test_images(setup, tmp_path):
