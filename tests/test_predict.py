@@ -284,17 +284,22 @@ def test_video_without_pyav_is_reported_and_skipped(tmp_path, model, small, monk
     assert len(summary.skipped) == 1 and "pip install av" in summary.skipped[0][1]
 
 
-def test_video_frames_are_segmented(tmp_path, model, small):
+def write_video(path, num_frames, **options):
+    """A 64x48 MPEG-4 clip of flat grey frames, written with PyAV (skips the test without it)."""
     av = pytest.importorskip("av")
-    with av.open(str(tmp_path / "clip.mp4"), "w") as container:
+    with av.open(str(path), "w", options=options) as container:
         stream = container.add_stream("mpeg4", rate=5)
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(3):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 60 * i, np.uint8), format="rgb24")
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 12 * i, np.uint8), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def test_video_frames_are_segmented(tmp_path, model, small):
+    write_video(tmp_path / "clip.mp4", 3)
     summary = predict(model, [tmp_path / "clip.mp4"], tmp_path / "out", processor=small, progress=False)
     assert summary.num_segmented == 3 and not summary.skipped
     frames = sorted(p.name for p in (tmp_path / "out" / "labels" / "clip").iterdir())
@@ -303,17 +308,8 @@ def test_video_frames_are_segmented(tmp_path, model, small):
 
 
 def test_a_truncated_video_is_reported_with_its_missing_frames(tmp_path, model, small):
-    av = pytest.importorskip("av")
     path = tmp_path / "clip.mp4"
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as container:  # frame count written first
-        stream = container.add_stream("mpeg4", rate=5)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for i in range(20):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 12 * i, np.uint8), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video(path, 20, movflags="faststart")  # the frame count is written before the frames
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
     summary = predict(model, [path], tmp_path / "out", processor=small, progress=False)
