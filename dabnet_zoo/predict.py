@@ -38,7 +38,7 @@ from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import get_dataset_preset
 from .registry import ModelRef, identify_config, resolve_model
 from .visualize import colorize, default_palette, get_palette, overlay
-from .zoo import create_processor, load_model, saved_processor
+from .zoo import load_model, model_processor
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ def predict(
     requested = dataset
     dataset = _resolve_dataset(ref, network, requested)
     if processor is None:
-        processor = _resolve_processor(ref, network, dataset, use_saved=requested is None)
+        processor = model_processor(ref, network, dataset, use_saved=requested is None)
     if size is not None:  # the user's size replaces the protocol's
         processor = type(processor).from_dict(
             {**processor.to_dict(), "do_resize": True, "size": {"height": size[0], "width": size[1]}}
@@ -427,24 +427,6 @@ def _resolve_dataset(ref: ModelRef | None, model: DabnetForSemanticSegmentation,
         return get_dataset_preset(dataset).name
     candidates = identify_config(model.config).datasets
     return candidates[0] if candidates else None
-
-
-def _resolve_processor(
-    ref: ModelRef | None, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool
-) -> DabnetImageProcessor:
-    """With ``use_saved``, a processor saved beside the weights (folder or Hub repo) if there is one; else the
-    dataset's protocol, else (no dataset) no resize at all."""
-    if use_saved and ref is not None and (saved := saved_processor(ref)) is not None:
-        return saved
-    if dataset is not None:
-        return create_processor(dataset, **_mean_std(model))
-    logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")
-    return DabnetImageProcessor(do_resize=False, **_mean_std(model))
-
-
-def _mean_std(model: DabnetForSemanticSegmentation) -> dict[str, Any]:
-    """The normalisation the model was trained with, which its config records."""
-    return {"image_mean": model.config.image_mean, "image_std": model.config.image_std}
 
 
 def _import_av() -> Any:

@@ -134,6 +134,21 @@ def saved_processor(name_or_path: str | os.PathLike | ModelRef) -> DabnetImagePr
         return None
 
 
+def model_processor(
+    ref: ModelRef | None, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool = True
+) -> DabnetImageProcessor:
+    """The processor that defines a model's test protocol, for everything that feeds it images (predict, INT8
+    calibration, accuracy checks): with ``use_saved``, the one saved beside its weights (:func:`saved_processor`);
+    else the dataset preset's, with the normalisation the model's config records; else (no dataset) no resize."""
+    if use_saved and ref is not None and (saved := saved_processor(ref)) is not None:
+        return saved
+    mean_std = {"image_mean": model.config.image_mean, "image_std": model.config.image_std}
+    if dataset is not None:
+        return create_processor(dataset, **mean_std)
+    logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")
+    return DabnetImageProcessor(do_resize=False, **mean_std)
+
+
 def load_model(
     name_or_path: str | os.PathLike | ModelRef, dataset: str | None = None
 ) -> DabnetForSemanticSegmentation:
@@ -223,4 +238,4 @@ def _quiet_loading() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
-__all__ = ["create_config", "create_model", "create_processor", "load_model", "saved_processor"]
+__all__ = ["create_config", "create_model", "create_processor", "load_model", "model_processor", "saved_processor"]

@@ -134,11 +134,11 @@ def _image_sets(args: argparse.Namespace, ref, model) -> dict:
     """``calibration`` and ``accuracy`` for run_benchmark, from the image folders, prepared by the model's processor."""
     from ..benchmark import AccuracyData
     from ..deploy import ProcessedImages
-    from ..predict import _resolve_processor
+    from ..zoo import model_processor
 
     if args.calibration_images is None and args.accuracy_images is None:
         return {}
-    processor = _resolve_processor(ref, model, ref.dataset, use_saved=True)  # an .onnx file: its dataset's
+    processor = model_processor(ref, model, ref.dataset)  # an .onnx file: its dataset's
     images = {}
     if args.calibration_images is not None:
         images["calibration"] = ProcessedImages(args.calibration_images, processor, args.max_images)

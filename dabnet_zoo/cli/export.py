@@ -99,9 +99,8 @@ def run_onnx(args: argparse.Namespace) -> int:
 def run_openvino(args: argparse.Namespace) -> int:
     from ..deploy import ProcessedImages
     from ..openvino import export_openvino, import_openvino, quantize_int8
-    from ..predict import _resolve_processor
     from ..registry import resolve_model
-    from ..zoo import load_model
+    from ..zoo import load_model, model_processor
 
     import_openvino()  # fail before loading the model when OpenVINO is missing
     if args.precision == "int8" and args.calibration_images is None:
@@ -111,7 +110,7 @@ def run_openvino(args: argparse.Namespace) -> int:
     calibration = None
     if args.calibration_images is not None:
         ref = ref.with_config(model.config)
-        processor = _resolve_processor(ref, model, ref.dataset, use_saved=True)
+        processor = model_processor(ref, model, ref.dataset)
         calibration = ProcessedImages(args.calibration_images, processor, args.max_images)
     path = export_openvino(model, args.output, args.precision, calibration,
                            include_postprocess=args.include_postprocess,
