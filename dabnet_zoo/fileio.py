@@ -98,10 +98,7 @@ def atomic_file(path: PathLike, *, overwrite: bool = True, expected_bytes: int |
         _move_file(temporary, target, overwrite)
         _fsync_dir(target.parent)
     except BaseException as error:
-        written = _size_of(temporary)
-        _remove(temporary)
-        _remove_empty(created)
-        _raise_if_no_space(error, target, max(expected_bytes or 0, written))
+        _undo(error, temporary, created, target, expected_bytes)
         raise
 
 
@@ -137,16 +134,22 @@ def publish_dir(
         _move_dir(stage, target)
         _fsync_dir(target.parent)
     except BaseException as error:
-        written = _size_of(stage)
-        _remove(stage)
-        _remove_empty(created)
-        _raise_if_no_space(error, target, max(expected_bytes or 0, written))
+        _undo(error, stage, created, target, expected_bytes)
         raise
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Checks
 # --------------------------------------------------------------------------------------------------------------
+
+
+def _undo(error: BaseException, staged: Path, created: list[Path], target: Path, expected_bytes: int | None) -> None:
+    """After a failed write: remove what was staged and the folders made for it; a full disk becomes
+    :class:`NoSpaceError` (sized by what was written before it stopped)."""
+    written = _size_of(staged)
+    _remove(staged)
+    _remove_empty(created)
+    _raise_if_no_space(error, target, max(expected_bytes or 0, written))
 
 
 def check_not_an_input(target: Path, inputs: Iterable[PathLike]) -> None:
