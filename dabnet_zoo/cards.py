@@ -529,7 +529,7 @@ def write_training_card(
         kwargs.setdefault("weights_size", weights.stat().st_size)
     kwargs.setdefault("model_path", model_dir)
     path = write_atomic(model_dir / CARD_FILE, render_training_card(training_record, **kwargs))
-    logger.info("Wrote the model card %s", path)
+    logger.debug("Wrote the model card %s", path)  # callers writing into a stage name the published folder
     return path
 
 
