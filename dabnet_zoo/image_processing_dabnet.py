@@ -519,6 +519,13 @@ class DabnetImageProcessor(BaseImageProcessor):
     had before padding, so that :meth:`post_process_semantic_segmentation` can crop the padding away and
     restore the original size (:func:`logits_to_label_map`).
 
+    With label maps (``segmentation_maps``, i.e. training or evaluating with transformers' Trainer), a processor
+    that keeps the ratio pads every image to one box, `pad_size` or else `size`, and its labels with
+    `ignore_index`, whatever the batch: the Trainer stacks examples processed one by one and concatenates the
+    logits and labels of all evaluation batches, which only works when they share one size. An image that the
+    keep-ratio rule would make larger than that box (a portrait photo under a landscape `size`) is scaled
+    to fit inside it instead; landscape images under the presets are resized exactly as the original tests.
+
     Sizes the original never saw: any size works. The model pads internally to the next size its patch size
     accepts and crops its logits back, so the network input is exactly the resized image. Padding in a batch of
     mixed sizes changes the predictions near the padded borders slightly (the network sees the padding), which
@@ -555,6 +562,7 @@ class DabnetImageProcessor(BaseImageProcessor):
             Pad every image to this `{"height", "width"}` instead of to the largest of its batch. Set it for
             `pipeline("image-segmentation", batch_size>1)` with `keep_ratio` and photos of different aspect
             ratios (the pipeline stacks images processed one by one), e.g. a square of the longer test side.
+            Images with label maps are padded to `size` when this is not set and the ratio is kept (see above).
         do_reduce_labels (`bool`, *optional*, defaults to `False`):
             Whether label maps have 0 = unlabelled and all other classes shifted up by one (mmseg's
             `reduce_zero_label`, used for COCO-Stuff-10k): 0 becomes `ignore_index`, the rest move down by one.
@@ -679,14 +687,17 @@ class DabnetImageProcessor(BaseImageProcessor):
 
         original_sizes = [image.shape[:2] for image in rgb_images]
         input_sizes = [settings.input_size(h, w) for h, w in original_sizes]
+        canvas = settings._canvas(labelled=segmentation_maps is not None)
+        if canvas is not None and settings.pad_size is None:  # the box of a labelled keep-ratio batch: fit inside
+            input_sizes = [_fit_inside(original, size, canvas) for original, size in zip(original_sizes, input_sizes)]
         pixel_values = [settings._pixel_values(image, size) for image, size in zip(rgb_images, input_sizes)]
         data: dict[str, Any] = {
-            "pixel_values": settings._pad_stack(pixel_values, 0.0, np.float32),
+            "pixel_values": settings._pad_stack(pixel_values, 0.0, np.float32, canvas),
             "original_sizes": np.array(original_sizes, dtype=np.int64),
             "reshaped_input_sizes": np.array(input_sizes, dtype=np.int64),
         }
         if segmentation_maps is not None:
-            data["labels"] = settings._prepare_labels(segmentation_maps, original_sizes, input_sizes)
+            data["labels"] = settings._prepare_labels(segmentation_maps, original_sizes, input_sizes, canvas)
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def post_process_semantic_segmentation(
@@ -774,23 +785,36 @@ class DabnetImageProcessor(BaseImageProcessor):
             self.rescale_factor if self.do_rescale else None,
         )
 
-    def _pad_stack(self, arrays: list[np.ndarray], value: float, dtype: type) -> np.ndarray:
-        """Stack arrays (..., h, w) into one batch, padding each at the bottom/right to the largest h and w (or to
-        ``pad_size``)."""
+    def _canvas(self, labelled: bool) -> tuple[int, int] | None:
+        """The (height, width) every image of a call is padded to: ``pad_size``; for labelled images with a
+        keep-ratio ``{"height", "width"}`` resize, ``size`` (so that batches processed apart share one size);
+        None to pad to the largest image of the call."""
+        if self.pad_size is not None:
+            return self.pad_size["height"], self.pad_size["width"]
+        if labelled and self.do_resize and self.keep_ratio and "height" in self.size:
+            return self.size["height"], self.size["width"]
+        return None
+
+    def _pad_stack(
+        self, arrays: list[np.ndarray], value: float, dtype: type, canvas: tuple[int, int] | None = None
+    ) -> np.ndarray:
+        """Stack arrays (..., h, w) into one batch, padding each at the bottom/right to ``canvas`` (see
+        :meth:`_canvas`), else to the largest h and w."""
         height = max(a.shape[-2] for a in arrays)
         width = max(a.shape[-1] for a in arrays)
-        if self.pad_size is not None:
-            if height > self.pad_size["height"] or width > self.pad_size["width"]:
+        if canvas is not None:
+            if height > canvas[0] or width > canvas[1]:
                 raise ValueError(f"An image of {height}x{width} does not fit pad_size {self.pad_size}; choose a larger "
                                  "pad_size.")
-            height, width = self.pad_size["height"], self.pad_size["width"]
+            height, width = canvas
         batch = np.full((len(arrays), *arrays[0].shape[:-2], height, width), value, dtype=dtype)
         for out, array in zip(batch, arrays):
             out[..., : array.shape[-2], : array.shape[-1]] = array
         return batch
 
     def _prepare_labels(
-        self, segmentation_maps: Any, original_sizes: list[tuple[int, int]], input_sizes: list[tuple[int, int]]
+        self, segmentation_maps: Any, original_sizes: list[tuple[int, int]], input_sizes: list[tuple[int, int]],
+        canvas: tuple[int, int] | None,
     ) -> np.ndarray:
         maps = _as_list(segmentation_maps, "segmentation_maps")
         if len(maps) != len(original_sizes):
@@ -806,7 +830,17 @@ class DabnetImageProcessor(BaseImageProcessor):
             if self.do_reduce_labels:
                 label = reduce_labels(label, self.ignore_index)
             labels.append(resize_labels(label, size))
-        return self._pad_stack(labels, self.ignore_index, np.int64)
+        return self._pad_stack(labels, self.ignore_index, np.int64, canvas)
+
+
+def _fit_inside(original: tuple[int, int], resized: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """``resized`` if it fits inside ``box``; else the ``original`` (height, width) scaled to fit inside it, ratio
+    kept, with mmcv's rounding."""
+    if resized[0] <= box[0] and resized[1] <= box[1]:
+        return resized
+    height, width = original
+    factor = min(box[0] / height, box[1] / width)
+    return min(box[0], max(1, int(height * factor + 0.5))), min(box[1], max(1, int(width * factor + 0.5)))
 
 
 def _to_label_array(segmentation_map: ImageLike) -> np.ndarray:

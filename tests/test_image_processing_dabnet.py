@@ -429,6 +429,26 @@ def test_labels_use_nearest_resize_and_ignore_padding():
     assert labels[1, 0, 0] == 255 and (labels[1, 16:, :] == 255).all() and (labels[1, :, 16:] == 255).all()
 
 
+def test_labelled_keep_ratio_images_share_one_box_across_calls():
+    """The Trainer processes examples apart and concatenates all evaluation logits: with label maps, a
+    keep-ratio processor pads every call to `size`; a portrait image the mmcv rule would make 32x16 is
+    scaled to fit the 16x32 box instead (factor min(16/20, 32/10) = 0.8 -> 16x8)."""
+    processor = DabnetImageProcessor(size=(16, 32), keep_ratio=True)
+    shapes = {(8, 16): (16, 32), (5, 5): (16, 16), (20, 10): (16, 8)}
+    for (height, width), expected in shapes.items():
+        label = np.random.default_rng(height).integers(0, 19, (height, width)).astype(np.uint8)
+        out = processor(random_rgb(height, width), segmentation_maps=label)
+        assert out["pixel_values"].shape == (1, 3, 16, 32) and out["labels"].shape == (1, 16, 32)
+        assert out["reshaped_input_sizes"].tolist() == [list(expected)]
+        h, w = expected
+        np.testing.assert_array_equal(out["labels"][0, :h, :w], cv2.resize(label, (w, h), interpolation=cv2.INTER_NEAREST))
+        assert (out["labels"][0, h:] == 255).all() and (out["labels"][0, :, w:] == 255).all()
+        assert not out["pixel_values"][0, :, h:].any() and not out["pixel_values"][0, :, :, w:].any()
+    # without labels (inference) the protocol is untouched: mmcv's rule and no padding beyond the call
+    assert processor(random_rgb(20, 10))["pixel_values"].shape == (1, 3, 32, 16)
+    assert processor(random_rgb(5, 5))["pixel_values"].shape == (1, 3, 16, 16)
+
+
 def test_reduce_labels_like_mmseg_and_its_older_name():
     labels = np.array([[0, 1, 2], [171, 255, 0]], dtype=np.uint8)
     expected = [[255, 0, 1], [170, 255, 255]]

@@ -154,6 +154,13 @@ def test_resized_classifiers_get_the_original_initialisation_and_nothing_else_ch
             assert torch.equal(tensor, stored[key]), key
 
 
+@pytest.mark.parametrize("loader", [DabnetForSemanticSegmentation, AutoModelForSemanticSegmentation])
+def test_segformer_style_binary_head_is_refused_with_what_to_do(saved, loader):
+    # SegFormer's binary recipe: one sigmoid channel. DABNet's heads are argmax classifiers: say to use 2 classes.
+    with pytest.raises(ValueError, match=r"num_labels=2 \(background and foreground"):
+        loader.from_pretrained(saved, num_labels=1, ignore_mismatched_sizes=True)
+
+
 def test_missing_tensors_of_a_partial_checkpoint_get_the_original_initialisation(saved, tmp_path):
     stored = load_file(saved / "model.safetensors")
     missing = ("decode_head.", "dabnet.backbone.layer4.", "dabnet.sims.2.")

@@ -48,11 +48,12 @@ def _scene(rng: np.random.Generator, height: int, width: int) -> tuple[Image.Ima
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    """A converted-Cityscapes-like folder: 19 classes, with its image processor (64x64 network input)."""
+    """A converted-Cityscapes-like folder: 19 classes, with its keep-ratio image processor (64x96 box)."""
     folder = tmp_path_factory.mktemp("checkpoint")
     torch.manual_seed(0)
     create_model("dabnet_r18_p2").save_pretrained(folder)
-    create_processor("cityscapes", size={"height": 64, "width": 64}, keep_ratio=False).save_pretrained(folder)
+    # the Cityscapes preset keeps the ratio (mmcv's rule), so the mixed sizes below come out at different sizes
+    create_processor("cityscapes", size={"height": 64, "width": 96}).save_pretrained(folder)
     return str(folder)
 
 
