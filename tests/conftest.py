@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no test reaches the Hub (only test_transformers_common fetches from PyPI)
 
 import pytest
 import torch
