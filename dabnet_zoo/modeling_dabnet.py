@@ -279,7 +279,7 @@ class DabnetPreTrainedModel(PreTrainedModel):
     base_model_prefix = "dabnet"
     main_input_name = "pixel_values"
     input_modalities = ("image",)
-    supports_gradient_checkpointing = False  # pointless with batch norm
+    supports_gradient_checkpointing = False  # a recomputed batch norm would update its running statistics twice
     _no_split_modules = []
     accepts_loss_kwargs = False  # the Trainer must not pass num_items_in_batch: the loss is the original's mean
 
