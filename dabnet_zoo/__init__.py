@@ -10,14 +10,22 @@ The Auto classes still know DABNet after a plain ``import dabnet_zoo``: see :mod
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import auto_registration
-from .errors import CheckpointError, DabnetZooError, InputError, OutputExistsError, UnknownModelError
+from .errors import (
+    CheckpointError,
+    DabnetZooError,
+    InputError,
+    OutputExistsError,
+    UnknownModelError,
+    WeightsDownloadError,
+    WeightsIntegrityError,
+    WeightsNotPublishedError,
+)
+from .lazy import lazy_exports
 from .presets import DATASETS, DatasetPreset, get_dataset_preset
 from .registry import VARIANTS, WEIGHTS, Variant, WeightsEntry, get_variant, get_weights, list_models, list_weights
-from .errors import WeightsDownloadError, WeightsIntegrityError, WeightsNotPublishedError
 
 __version__ = "0.1.0"
 
@@ -36,7 +44,6 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
     "zoo": ("create_config", "create_model", "create_processor", "load_model"),
 }
-_LAZY_NAMES = {name: module for module, names in _LAZY.items() for name in names}
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .configuration_dabnet import DabnetConfig
@@ -53,19 +60,8 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .zoo import create_config, create_model, create_processor, load_model
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY_NAMES.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module_name}", __name__), name)
-    auto_registration.register_auto_classes()  # torch and transformers are loaded now: registering is cheap
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_NAMES))
-
+# torch and transformers are loaded once a lazy name is: registering the Auto classes is cheap then.
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _LAZY, on_import=auto_registration.register_auto_classes)
 
 auto_registration.install()
 

@@ -21,10 +21,10 @@ a recipe does not import what training needs. Nothing here imports the recipes, 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..errors import RecipeError
+from ..lazy import lazy_exports
 
 _EXPORTS = {
     "recipe": ("BatchConfig", "DataConfig", "OptimizerConfig", "RESOLVED_CONFIG_FILE", "RecipeConfig",
@@ -43,7 +43,6 @@ _EXPORTS = {
                "TRAINING_SCHEMA", "build_training_record", "environment_summary", "final_eval_record", "finished_run",
                "write_training_results"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:
     from .batching import BatchPlan, GlobalBatchSampler, check_batch_norm_batch, plan_batches
@@ -96,17 +95,6 @@ if TYPE_CHECKING:
     from .schedule import PolyWarmupLR, create_optimizer, create_scheduler, poly_lr
 
 
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_MODULE_OF))
-
-
-__all__ = sorted(["RecipeError", *_MODULE_OF])
+__all__ = sorted(["RecipeError", *(name for names in _EXPORTS.values() for name in names)])
