@@ -562,7 +562,8 @@ class DabnetImageProcessor(BaseImageProcessor):
             Pad every image to this `{"height", "width"}` instead of to the largest of its batch. Set it for
             `pipeline("image-segmentation", batch_size>1)` with `keep_ratio` and photos of different aspect
             ratios (the pipeline stacks images processed one by one), e.g. a square of the longer test side.
-            Images with label maps are padded to `size` when this is not set and the ratio is kept (see above).
+            Images with label maps are scaled to fit inside it if needed, and padded to `size` when this is not
+            set and the ratio is kept (see above).
         do_reduce_labels (`bool`, *optional*, defaults to `False`):
             Whether label maps have 0 = unlabelled and all other classes shifted up by one (mmseg's
             `reduce_zero_label`, used for COCO-Stuff-10k): 0 becomes `ignore_index`, the rest move down by one.
@@ -687,8 +688,9 @@ class DabnetImageProcessor(BaseImageProcessor):
 
         original_sizes = [image.shape[:2] for image in rgb_images]
         input_sizes = [settings.input_size(h, w) for h, w in original_sizes]
-        canvas = settings._canvas(labelled=segmentation_maps is not None)
-        if canvas is not None and settings.pad_size is None:  # the box of a labelled keep-ratio batch: fit inside
+        labelled = segmentation_maps is not None
+        canvas = settings._canvas(labelled)
+        if labelled and canvas is not None:  # training batches must share the box: fit images inside it
             input_sizes = [_fit_inside(original, size, canvas) for original, size in zip(original_sizes, input_sizes)]
         pixel_values = [settings._pixel_values(image, size) for image, size in zip(rgb_images, input_sizes)]
         data: dict[str, Any] = {

@@ -447,6 +447,10 @@ def test_labelled_keep_ratio_images_share_one_box_across_calls():
     # without labels (inference) the protocol is untouched: mmcv's rule and no padding beyond the call
     assert processor(random_rgb(20, 10))["pixel_values"].shape == (1, 3, 32, 16)
     assert processor(random_rgb(5, 5))["pixel_values"].shape == (1, 3, 16, 16)
+    # an explicit pad_size is the box; labelled images larger than it fit inside (unlabelled ones are refused)
+    small_box = DabnetImageProcessor(size=(64, 64), pad_size=(32, 48))
+    out = small_box(random_rgb(4, 4), segmentation_maps=np.zeros((4, 4), np.uint8))
+    assert out["reshaped_input_sizes"].tolist() == [[32, 32]] and out["labels"].shape == (1, 32, 48)
 
 
 def test_reduce_labels_like_mmseg_and_its_older_name():
