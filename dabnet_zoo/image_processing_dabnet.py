@@ -690,7 +690,7 @@ class DabnetImageProcessor(BaseImageProcessor):
         input_sizes = [settings.input_size(h, w) for h, w in original_sizes]
         labelled = segmentation_maps is not None
         canvas = settings._canvas(labelled)
-        if labelled and canvas is not None:  # training batches must share the box: fit images inside it
+        if labelled and canvas is not None and settings.do_resize:  # training batches share the box: fit inside it
             input_sizes = [_fit_inside(original, size, canvas) for original, size in zip(original_sizes, input_sizes)]
         pixel_values = [settings._pixel_values(image, size) for image, size in zip(rgb_images, input_sizes)]
         data: dict[str, Any] = {
@@ -698,7 +698,7 @@ class DabnetImageProcessor(BaseImageProcessor):
             "original_sizes": np.array(original_sizes, dtype=np.int64),
             "reshaped_input_sizes": np.array(input_sizes, dtype=np.int64),
         }
-        if segmentation_maps is not None:
+        if labelled:
             data["labels"] = settings._prepare_labels(segmentation_maps, original_sizes, input_sizes, canvas)
         return BatchFeature(data=data, tensor_type=return_tensors)
 
