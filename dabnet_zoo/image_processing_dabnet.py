@@ -283,8 +283,12 @@ def get_resize_output_size(
         return target_height, target_width
     long_factor = max(target_height, target_width) / max(height, width)
     short_factor = min(target_height, target_width) / min(height, width)
-    factor = min(long_factor, short_factor)
-    # max(1, ...) only guards extreme aspect ratios, where the original would produce an empty image.
+    return _rescaled(height, width, min(long_factor, short_factor))
+
+
+def _rescaled(height: int, width: int, factor: float) -> tuple[int, int]:
+    """``height`` x ``width`` scaled by ``factor`` with mmcv's rounding (``int(side * factor + 0.5)``).
+    max(1, ...) only guards extreme aspect ratios, where the original would produce an empty image."""
     return max(1, int(height * factor + 0.5)), max(1, int(width * factor + 0.5))
 
 
@@ -298,12 +302,17 @@ def resize_image(image: np.ndarray, size: Sequence[int], resample: int = Image.R
     height, width = int(size[0]), int(size[1])
     if image.shape[:2] == (height, width):
         return image
+    opencv = _opencv()
+    return opencv.resize(image, (width, height), interpolation=getattr(opencv, _opencv_interpolation(resample)))
+
+
+def _opencv_interpolation(resample: int) -> str:
+    """The name of OpenCV's interpolation flag for a PIL resampling code; ValueError when there is none."""
     name = _CV2_INTERPOLATION.get(Image.Resampling(resample))
     if name is None:
         raise ValueError(f"resample={Image.Resampling(resample).name} has no OpenCV counterpart; use one of "
                          f"{', '.join(code.name for code in _CV2_INTERPOLATION)}.")
-    opencv = _opencv()
-    return opencv.resize(image, (width, height), interpolation=getattr(opencv, name))
+    return name
 
 
 def nearest_source_indices(source: int, target: int) -> np.ndarray:
@@ -616,9 +625,7 @@ class DabnetImageProcessor(BaseImageProcessor):
         self.size = _size_dict(_CITYSCAPES_TEST_SIZE if size is None else size)
         self.keep_ratio = bool(keep_ratio)
         self.resample = int(Image.Resampling(resample))
-        if self.resample not in {int(code) for code in _CV2_INTERPOLATION}:
-            raise ValueError(f"resample={Image.Resampling(resample).name} has no OpenCV counterpart; use one of "
-                             f"{', '.join(code.name for code in _CV2_INTERPOLATION)}.")
+        _opencv_interpolation(self.resample)  # refuse a code OpenCV cannot apply now, not at the first image
         self.do_rescale = bool(do_rescale)
         self.rescale_factor = float(rescale_factor)
         if not np.isfinite(self.rescale_factor) or self.rescale_factor <= 0:
@@ -840,9 +847,8 @@ def _fit_inside(original: tuple[int, int], resized: tuple[int, int], box: tuple[
     kept, with mmcv's rounding."""
     if resized[0] <= box[0] and resized[1] <= box[1]:
         return resized
-    height, width = original
-    factor = min(box[0] / height, box[1] / width)
-    return min(box[0], max(1, int(height * factor + 0.5))), min(box[1], max(1, int(width * factor + 0.5)))
+    height, width = _rescaled(*original, min(box[0] / original[0], box[1] / original[1]))
+    return min(box[0], height), min(box[1], width)
 
 
 def _to_label_array(segmentation_map: ImageLike) -> np.ndarray:
