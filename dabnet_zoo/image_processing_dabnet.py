@@ -729,7 +729,9 @@ class DabnetImageProcessor(BaseImageProcessor):
             reshaped_input_sizes: the ``reshaped_input_sizes`` of :meth:`preprocess`, i.e. each image's
                 network-input size before batch padding. When omitted they are recomputed from
                 ``target_sizes`` with this processor's resize rule, which is exact when the target sizes are
-                the original image sizes and all images of the batch were processed together.
+                the original image sizes and all images of the batch were processed together. The padded size
+                is ``pad_size``, the largest input, or (after a call with label maps, told by the logits'
+                size) the keep-ratio box that call padded to.
             return_segmentation_scores: also return the resized scores (transformers 5's convention). They take
                 classes x height x width floats per image (16 GB for a 24-megapixel photo and 171 classes):
                 the label maps alone are computed in bounded memory.
@@ -748,15 +750,15 @@ class DabnetImageProcessor(BaseImageProcessor):
         batch = logits.shape[0]
         targets = _size_list(target_sizes, batch, "target_sizes")
         inputs = _size_list(reshaped_input_sizes, batch, "reshaped_input_sizes")
-        if inputs is None and targets is not None:
+        padded = None
+        if inputs is not None:
+            padded = self._padded_size(inputs, tuple(logits.shape[-2:]))
+        elif targets is not None:  # preprocess's rule, including the fit into the box of a labelled call
             inputs = [self.input_size(h, w) for h, w in targets]
-        if inputs is None:  # nothing known about the images: the logits' own resolution
+            padded = self._padded_size(inputs, tuple(logits.shape[-2:]))
+            inputs = [_fit_inside(target, size, padded) for target, size in zip(targets, inputs)]
+        else:  # nothing known about the images: the logits' own resolution
             inputs = [tuple(logits.shape[-2:])] * batch
-            padded = None
-        elif self.pad_size is not None:
-            padded = (self.pad_size["height"], self.pad_size["width"])
-        else:
-            padded = (max(h for h, _ in inputs), max(w for _, w in inputs))
         results = []
         for index in range(batch):
             target = targets[index] if targets is not None else inputs[index]
@@ -804,6 +806,21 @@ class DabnetImageProcessor(BaseImageProcessor):
             return self.size["height"], self.size["width"]
         return None
 
+    def _padded_size(self, inputs: list[tuple[int, int]], logits_size: tuple[int, int]) -> tuple[int, int]:
+        """The (height, width) that :meth:`preprocess` padded the batch of these logits to (see :meth:`_canvas`).
+
+        ``pad_size`` if set; else the largest input, unless the call had label maps and padded to the keep-ratio
+        box: the 1/8 logits (the model keeps the cells covering its input) tell the two apart, except when they
+        differ by less than 8 pixels, where the largest input is taken.
+        """
+        if self.pad_size is not None:
+            return self.pad_size["height"], self.pad_size["width"]
+        largest = (max(h for h, _ in inputs), max(w for _, w in inputs))
+        box = self._canvas(labelled=True)
+        if box is not None and _logit_cells(largest) != logits_size and _logit_cells(box) == logits_size:
+            return box
+        return largest
+
     def _pad_stack(
         self, arrays: list[np.ndarray], value: float, dtype: type, canvas: tuple[int, int] | None = None
     ) -> np.ndarray:
@@ -840,6 +857,11 @@ class DabnetImageProcessor(BaseImageProcessor):
                 label = reduce_labels(label, self.ignore_index)
             labels.append(resize_labels(label, size))
         return self._pad_stack(labels, self.ignore_index, np.int64, canvas)
+
+
+def _logit_cells(size: tuple[int, int]) -> tuple[int, int]:
+    """The size of the model's 1/8 logits for an input of ``size``: the cells that cover it."""
+    return -(-size[0] // 8), -(-size[1] // 8)
 
 
 def _fit_inside(original: tuple[int, int], resized: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:

@@ -453,6 +453,21 @@ def test_labelled_keep_ratio_images_share_one_box_across_calls():
     assert out["reshaped_input_sizes"].tolist() == [[32, 32]] and out["labels"].shape == (1, 32, 48)
 
 
+def test_label_maps_of_a_labelled_call_come_back_from_its_box():
+    """After a labelled keep-ratio call, post-processing must undo the padding to the box (`size`), not to the
+    largest image: upsample the 1/8 logits to the box, crop the image, upsample to its size (the formula, with
+    torch). A portrait 90x60 image in a 64x96 box is 64x43 inside it; its logits are 8x12 cells."""
+    processor = DabnetImageProcessor(size={"height": 64, "width": 96}, keep_ratio=True)
+    out = processor(random_rgb(90, 60), segmentation_maps=np.zeros((90, 60), np.uint8), return_tensors="pt")
+    assert out["pixel_values"].shape[-2:] == (64, 96) and out["reshaped_input_sizes"].tolist() == [[64, 43]]
+    logits = torch.randn(1, 5, 8, 12, generator=torch.Generator().manual_seed(0))
+    expected = F.interpolate(F.interpolate(logits, (64, 96), mode="bilinear")[..., :64, :43], (90, 60),
+                             mode="bilinear").argmax(1)[0]
+    for sizes in ({"reshaped_input_sizes": out["reshaped_input_sizes"]}, {}):  # given, or recomputed from targets
+        label_map = processor.post_process_semantic_segmentation(logits, target_sizes=[(90, 60)], **sizes)[0]
+        torch.testing.assert_close(label_map, expected, rtol=0, atol=0)
+
+
 def test_reduce_labels_like_mmseg_and_its_older_name():
     labels = np.array([[0, 1, 2], [171, 255, 0]], dtype=np.uint8)
     expected = [[255, 0, 1], [170, 255, 255]]
