@@ -493,7 +493,12 @@ class TestTransform:
 
     @classmethod
     def from_processor(cls, processor: protocol.DabnetImageProcessor) -> TestTransform:
-        """The test protocol a saved image processor defines (e.g. the one beside a model's weights)."""
+        """The test protocol a saved image processor defines (e.g. the one beside a model's weights).
+
+        Its ``pad_size`` is dropped: it exists for batching in transformers' pipeline, while the protocol runs
+        each image at its own size (padding would be taken for image and change the predictions)."""
+        if processor.pad_size is not None:
+            processor = type(processor).from_dict({**processor.to_dict(), "pad_size": None})
         return cls(processor=processor)
 
     @property
