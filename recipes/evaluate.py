@@ -199,6 +199,9 @@ def test_transform(args: argparse.Namespace, ref: ModelRef, dataset: str, main_p
     if processor is None:
         return TestTransform.from_preset(dataset)
     transform = TestTransform.from_processor(processor)
+    if transform.size is None:  # checked now: the record needs a fixed test size, and it is written at the end
+        raise InputError(f"The image processor saved beside {ref} does not resize to a fixed height x width "
+                         f"({processor.size}, do_resize={processor.do_resize}); pass --test-size HxW.")
     if main_process:
         logger.info("Test protocol of %s's preprocessor_config.json: %s", ref, transform)
     return transform

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dabnet_zoo import create_model, create_processor, get_dataset_preset
+from dabnet_zoo import InputError, create_model, create_processor, get_dataset_preset
 from dabnet_zoo.data import make_synthetic_cityscapes
 from dabnet_zoo.registry import resolve_model
 from dabnet_zoo.results import read_result
@@ -115,6 +115,11 @@ def test_the_model_folders_processor_defines_the_test_protocol(setup, tmp_path):
         args = recipe.parse_args([*argv, "--data-root", str(setup / "data")])
         transform = recipe.test_transform(args, resolve_model(args.model), "cityscapes", main_process=False)
         assert transform.size == expected, argv
+    # a processor without a fixed test size is refused before evaluating (the record needs one), saying what to do
+    create_processor("cityscapes", size={"shortest_edge": 128}).save_pretrained(folder)
+    args = recipe.parse_args([str(folder), "--data-root", str(setup / "data")])
+    with pytest.raises(InputError, match="--test-size"):
+        recipe.test_transform(args, resolve_model(args.model), "cityscapes", main_process=False)
 
 
 def load_recipe():
