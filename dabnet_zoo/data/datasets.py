@@ -73,7 +73,16 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
     """Decode an image file as uint8 (3, H, W) RGB exactly as the original does, with OpenCV
     (:func:`dabnet_zoo.image_processing_dabnet.read_image`: grey replicated, alpha dropped, EXIF orientation
     applied)."""
-    return image_to_tensor(protocol.read_image(path))
+    return image_to_tensor(_decode(path))
+
+
+def _decode(path: str | os.PathLike) -> np.ndarray:
+    """:func:`dabnet_zoo.image_processing_dabnet.read_image`, (H, W, 3) uint8, with a missing, unreadable or
+    damaged file as a one-line :class:`InputError` naming it (in every worker of a run, not a traceback)."""
+    try:
+        return protocol.read_image(path)
+    except (OSError, ValueError) as error:
+        raise InputError(str(error)) from None
 
 
 def label_to_array(label: Any, source: str = "label") -> np.ndarray:
@@ -256,11 +265,7 @@ class SegmentationFolderDataset(SegmentationDataset):
 
     def _load(self, index: int) -> tuple[Any, Any, str]:
         image_path, label_path = self.files[index]
-        try:
-            image = read_image(image_path)
-        except ValueError as error:
-            raise InputError(str(error)) from None
-        return image, read_label(label_path), str(label_path)
+        return _decode(image_path), read_label(label_path), str(label_path)
 
 
 def _preset_kwargs(dataset: str, kwargs: dict[str, Any]) -> dict[str, Any]:

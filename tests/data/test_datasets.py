@@ -16,7 +16,9 @@ from dabnet_zoo.data.datasets import (
     CamVidDataset,
     CityscapesDataset,
     HuggingFaceSegmentationDataset,
+    SegmentationFolderDataset,
     create_dataset,
+    read_image,
 )
 from dabnet_zoo.data.synthetic import make_synthetic_cityscapes
 from dabnet_zoo.data.transforms import TrainTransform
@@ -216,3 +218,19 @@ def test_huggingface_local_imagefolder(tmp_path: Path) -> None:
     for i in range(3):
         sample = dataset[i]
         assert int(sample["image"][0, 0, 0]) == 40 * int(sample["label"][0, 0])
+
+
+def test_unreadable_images_are_one_line_errors_naming_the_file(tmp_path):
+    """A damaged or vanished image must stop a run with an InputError (which evaluation raises on every process
+    together), not a raw ValueError/OSError traceback on one of them."""
+    label = tmp_path / "label.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(label)
+    (tmp_path / "damaged.png").write_bytes(b"\x89PNG\r\n\x1a\n not an image")
+    dataset = SegmentationFolderDataset(
+        [(tmp_path / "damaged.png", label), (tmp_path / "vanished.png", label)], num_labels=19
+    )
+    for index, name in enumerate(("damaged.png", "vanished.png")):
+        with pytest.raises(InputError, match=name):
+            dataset[index]
+        with pytest.raises(InputError, match=name):
+            read_image(tmp_path / name)
