@@ -38,7 +38,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .deploy import check_cpu_precision, cpu_precision_flags, label_agreement, optimize_for_inference
+from .deploy import (
+    check_cpu_precision,
+    cpu_precision_flags,
+    label_agreement,
+    optimize_for_inference,
+    require_calibration,
+)
 from .errors import DabnetZooError, InputError, UnsupportedPrecisionError
 from .export import (
     OnnxRuntimeRunner,
@@ -94,11 +100,8 @@ def _check_precision(backend: str, precision: str, device: str, calibration) -> 
         )
     if backend == "openvino" and device != "cpu":
         raise DabnetZooError("OpenVINO runs on the CPU here: drop --device cuda.")
-    if precision == "int8" and not calibration:
-        raise UnsupportedPrecisionError(
-            "int8 needs calibration images (--calibration-images DIR: a few hundred of the images the model will "
-            "see); it is never calibrated on random data."
-        )
+    if precision == "int8":
+        require_calibration(calibration)
     if device == "cpu" and precision in ("bf16", "int8"):
         check_cpu_precision(precision)
 

@@ -191,6 +191,18 @@ def cpu_flags(cpuinfo: str | os.PathLike = "/proc/cpuinfo") -> frozenset[str] | 
     return None
 
 
+def require_calibration(calibration: object) -> None:
+    """Refuse INT8 without calibration images (a folder or prepared inputs); callers check before any slow work.
+
+    Ranges calibrated on random data are wrong for real images, so there is no fallback to them.
+    """
+    if not calibration:
+        raise UnsupportedPrecisionError(
+            "int8 needs calibration images (--calibration-images DIR: a few hundred of the images the model will "
+            "see); it is never calibrated on random data, whose ranges are wrong for real images."
+        )
+
+
 def check_cpu_precision(precision: str) -> None:
     """Refuse ``bf16`` on a CPU without BF16 instructions (emulated BF16 is slower than FP32) and warn for ``int8``
     without int8 dot-product instructions (it runs, but may be no faster than FP32); ``fp32`` always passes.

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .deploy import check_cpu_precision
+from .deploy import check_cpu_precision, require_calibration
 from .errors import DabnetZooError, InputError, UnsupportedPrecisionError
 from .export import export_onnx_bytes, resize_and_argmax
-from .fileio import check_not_an_input, publish_dir
+from .fileio import publish_dir
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
 logger = logging.getLogger(__name__)
@@ -95,11 +95,7 @@ def quantize_int8(ov_model: Any, calibration: Sequence[torch.Tensor] | None) -> 
     Raises:
         UnsupportedPrecisionError: no calibration images (random data would calibrate the wrong ranges).
     """
-    if calibration is None or len(calibration) == 0:
-        raise UnsupportedPrecisionError(
-            "INT8 needs calibration images (--calibration-images DIR: a few hundred of the images the model will "
-            "see): ranges calibrated on random data are wrong for real images."
-        )
+    require_calibration(calibration)
     check_cpu_precision("int8")
     try:
         import nncf
@@ -148,16 +144,16 @@ def export_openvino(
             f"An OpenVINO file holds fp32 or int8 weights, not {precision!r}; bf16 is chosen when it is compiled "
             "(dabnet_zoo.openvino.compile_openvino(..., precision='bf16'), or benchmark --precision bf16)."
         )
-    check_not_an_input(Path(output_dir), inputs)  # before the slow conversion, as the next refusal
-    if precision == "int8" and not calibration:
-        quantize_int8(None, calibration)  # refuses before the slow conversion
-    ov = import_openvino()
-    ov_model = to_openvino(model, include_postprocess, verify_size)
     if precision == "int8":
-        ov_model = quantize_int8(ov_model, calibration)
-    if input_shape is not None:
-        ov_model.reshape({0: list(input_shape)})
+        require_calibration(calibration)
+    ov = import_openvino()
+    # Converted inside publish_dir: an output that exists (without overwrite) or is an input is refused first.
     with publish_dir(output_dir, overwrite=overwrite, inputs=inputs) as stage:
+        ov_model = to_openvino(model, include_postprocess, verify_size)
+        if precision == "int8":
+            ov_model = quantize_int8(ov_model, calibration)
+        if input_shape is not None:
+            ov_model.reshape({0: list(input_shape)})
         ov.save_model(ov_model, stage / OPENVINO_FILE, compress_to_fp16=False)  # the default would halve them
         model.config.save_pretrained(stage)
     logger.info("Exported %s (%s weights)", output_dir, precision)

@@ -171,3 +171,22 @@ def test_a_failed_export_leaves_nothing(model, tmp_path):
     with pytest.raises(UnsupportedPrecisionError, match="bf16 is chosen when it is compiled"):
         export_openvino(model, tmp_path / "a" / "ir", precision="bf16")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_is_refused_before_the_slow_conversion(model, tmp_path, monkeypatch):
+    """Converting, verifying and calibrating take minutes: an output that cannot be written is refused first."""
+    from dabnet_zoo import openvino
+    from dabnet_zoo.errors import InputError, OutputExistsError
+
+    def must_not_convert(*args, **kwargs):
+        raise AssertionError("converted before refusing the output")
+
+    monkeypatch.setattr(openvino, "to_openvino", must_not_convert)
+    existing = tmp_path / "ir"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="--overwrite"):
+        export_openvino(model, existing)
+    with pytest.raises(InputError, match="inside the input folder"):
+        export_openvino(model, existing / "ir", inputs=[existing], overwrite=True)
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]

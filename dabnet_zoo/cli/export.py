@@ -97,14 +97,14 @@ def run_onnx(args: argparse.Namespace) -> int:
 
 
 def run_openvino(args: argparse.Namespace) -> int:
-    from ..deploy import ProcessedImages
-    from ..openvino import export_openvino, import_openvino, quantize_int8
+    from ..deploy import ProcessedImages, require_calibration
+    from ..openvino import export_openvino, import_openvino
     from ..registry import resolve_model
     from ..zoo import load_model, model_processor
 
     import_openvino()  # fail before loading the model when OpenVINO is missing
-    if args.precision == "int8" and args.calibration_images is None:
-        quantize_int8(None, None)  # refuses with the reason and the option
+    if args.precision == "int8":
+        require_calibration(args.calibration_images)  # before loading the model
     ref = resolve_model(args.model, args.dataset)
     model = load_model(ref)
     calibration = None
