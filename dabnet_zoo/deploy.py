@@ -28,7 +28,8 @@ from timm.models.resnet import BasicBlock
 from torch import nn
 
 from .errors import InputError, UnsupportedPrecisionError
-from .image_processing_dabnet import DabnetImageProcessor, read_image
+from .data.datasets import read_image
+from .image_processing_dabnet import DabnetImageProcessor
 from .modeling_dabnet import DabnetForSemanticSegmentation, DabnetSemanticSegmenterOutput, DabnetSim
 
 logger = logging.getLogger(__name__)
@@ -267,7 +268,7 @@ class ProcessedImages(Sequence):
         overrides = {} if self.size is None else {"do_resize": True, "size": {"height": self.size[0],
                                                                               "width": self.size[1]},
                                                     "keep_ratio": False}
-        image = read_image(self.paths[index])
+        image = read_image(self.paths[index])  # as the original reads it; an unreadable file is an InputError
         return self.processor(image, return_tensors="pt", **overrides)["pixel_values"]
 
 

@@ -250,8 +250,14 @@ def onnxruntime_session(onnx_path: str | os.PathLike | bytes, device: str = "cpu
     providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device == "cuda" else ["CPUExecutionProvider"]
     if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         raise DabnetZooError("ONNX Runtime has no CUDA provider here: pip install onnxruntime-gpu.")
-    model = onnx_path if isinstance(onnx_path, bytes) else str(onnx_path)
-    return ort.InferenceSession(model, options, providers=providers)
+    if isinstance(onnx_path, bytes):
+        return ort.InferenceSession(onnx_path, options, providers=providers)
+    if not Path(onnx_path).is_file():
+        raise InputError(f"No ONNX file at {onnx_path}; export one with `dabnet-zoo export onnx`.")
+    try:
+        return ort.InferenceSession(str(onnx_path), options, providers=providers)
+    except (ort.capi.onnxruntime_pybind11_state.InvalidProtobuf, ort.capi.onnxruntime_pybind11_state.Fail) as error:
+        raise InputError(f"{onnx_path} is not a readable ONNX file ({error}).") from None
 
 
 class OnnxRuntimeRunner:

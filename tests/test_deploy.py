@@ -159,3 +159,6 @@ def test_processed_images_are_spread_over_the_folder_and_prepared_by_the_process
         ProcessedImages(empty, DabnetImageProcessor())
     with pytest.raises(InputError, match="does not exist"):
         ProcessedImages(tmp_path / "missing", DabnetImageProcessor())
+    (tmp_path / "03.png").write_bytes(b"\x89PNG\r\n\x1a\n damaged")  # a calibration run stops on it, in one line
+    with pytest.raises(InputError, match="03.png"):
+        ProcessedImages(tmp_path, DabnetImageProcessor(), limit=10)[3]

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from dabnet_zoo import DabnetZooError
+from dabnet_zoo import DabnetZooError, InputError
 from dabnet_zoo.convert import convert_state_dict
 from dabnet_zoo.export import (
     OnnxRuntimeRunner,
@@ -214,3 +214,11 @@ def test_tensorrt_is_reported_clearly_when_missing(tmp_path):
         assert not (tmp_path / "model.engine").exists()
     else:
         pytest.skip("tensorrt is installed; the TensorRT tests above cover it")
+
+
+def test_a_missing_or_damaged_onnx_file_is_a_one_line_error(tmp_path):
+    with pytest.raises(InputError, match="No ONNX file at .*missing.onnx.*export onnx"):
+        onnxruntime_session(tmp_path / "missing.onnx")
+    (tmp_path / "damaged.onnx").write_bytes(b"not a protobuf")
+    with pytest.raises(InputError, match="damaged.onnx is not a readable ONNX file"):
+        onnxruntime_session(tmp_path / "damaged.onnx")
