@@ -6,9 +6,10 @@ PNGs and zip instead (the original's ``--format-only``). ``recipes/evaluate.py``
 and the training recipe calls :func:`evaluate_model` for its periodic validation.
 
 The dataset gives samples ``{"image", "label"}`` (or ``{"pixel_values", "labels"}``): the image either already
-prepared by :class:`~dabnet_zoo.data.transforms.TestTransform` (float, resized to the dataset's test size and
-normalised; the label keeps its own size) or as a uint8 (3, H, W) image, which is then normalised with the
-model's ``config.image_mean``/``image_std`` at its own size. The label is an (H, W) class-index map.
+prepared by :class:`~dabnet_zoo.data.transforms.TestTransform` (float, resized to the test size of the dataset
+or of the processor saved beside the model, and normalised; the label keeps its own size) or as a uint8 (3, H, W)
+image, which is then normalised with the model's ``config.image_mean``/``image_std`` at its own size. The label
+is an (H, W) class-index map.
 
 Inference modes (``mode=``); every mode ends with a bilinear resize (``align_corners=False``) of the scores to
 the label's size and an argmax (the first maximum wins), as the original does:

@@ -464,8 +464,9 @@ def _check_pixel_values(pixel_values: torch.Tensor, num_channels: int, dtype: to
 def _pad_to_valid_size(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
     """Zero-pad bottom/right to :func:`valid_input_size` (0 is the mean colour after normalisation).
 
-    Under ``torch.export`` the input is taken as valid as it is: exported graphs declare their height and width
-    as multiples of 32·P, and a size-dependent pad would not survive symbolic shapes.
+    Under ``torch.export`` the input is taken as valid as it is (a size-dependent pad would not survive symbolic
+    shapes): the ONNX export pads with symbolic arithmetic before the network (``dabnet_zoo.export``), and a
+    direct ``torch.export`` of the model must declare heights and widths that are multiples of 32·P.
     """
     if torch.compiler.is_exporting():
         return pixel_values

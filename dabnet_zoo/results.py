@@ -95,7 +95,7 @@ PathLike = Union[str, os.PathLike]
 
 @dataclass(frozen=True)
 class EvaluationResult:
-    """One ``dabnet-zoo/eval/v1`` record (see the module docstring); build it with :func:`validate_evaluation`."""
+    """One ``dabnet-zoo/eval/v2`` record (see the module docstring); build it with :func:`validate_evaluation`."""
 
     model: str
     dataset: str
@@ -127,7 +127,7 @@ class EvaluationResult:
 
 @dataclass(frozen=True)
 class BenchmarkResult:
-    """One ``dabnet-zoo/benchmark/v1`` record (see the module docstring); build it with :func:`validate_benchmark`."""
+    """One ``dabnet-zoo/benchmark/v2`` record (see the module docstring); build it with :func:`validate_benchmark`."""
 
     model: str
     dataset: str
@@ -263,7 +263,7 @@ def _one_of(choices: tuple[str, ...]):
 
 
 def validate_evaluation(data: Any, source: PathLike | None = None) -> EvaluationResult:
-    """Check a ``dabnet-zoo/eval/v1`` dict and return it as an :class:`EvaluationResult`.
+    """Check a ``dabnet-zoo/eval/v2`` dict and return it as an :class:`EvaluationResult`.
 
     Raises:
         ResultsError: listing every problem (unknown schema, missing or unknown keys, wrong types, metrics
@@ -293,7 +293,7 @@ def validate_evaluation(data: Any, source: PathLike | None = None) -> Evaluation
 
 
 def validate_benchmark(data: Any, source: PathLike | None = None) -> BenchmarkResult:
-    """Check a ``dabnet-zoo/benchmark/v1`` dict and return it as a :class:`BenchmarkResult`.
+    """Check a ``dabnet-zoo/benchmark/v2`` dict and return it as a :class:`BenchmarkResult`.
 
     Raises:
         ResultsError: listing every problem (unknown schema, missing or unknown keys, wrong types, an unknown
@@ -473,7 +473,7 @@ def write_evaluation_result(path: PathLike, data: dict | EvaluationResult, overw
     """Validate an evaluation result and write it as JSON atomically (temporary file, then rename).
 
     Raises:
-        ResultsError: the data does not follow ``dabnet-zoo/eval/v1`` (nothing is written).
+        ResultsError: the data does not follow ``dabnet-zoo/eval/v2`` (nothing is written).
         OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
     record = data if isinstance(data, EvaluationResult) else validate_evaluation(data)
@@ -484,7 +484,7 @@ def write_benchmark_result(path: PathLike, data: dict | BenchmarkResult, overwri
     """Validate a benchmark result and write it as JSON atomically (temporary file, then rename).
 
     Raises:
-        ResultsError: the data does not follow ``dabnet-zoo/benchmark/v1`` (nothing is written).
+        ResultsError: the data does not follow ``dabnet-zoo/benchmark/v2`` (nothing is written).
         OutputExistsError: ``path`` exists and ``overwrite`` is false.
     """
     record = data if isinstance(data, BenchmarkResult) else validate_benchmark(data)

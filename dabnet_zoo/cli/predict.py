@@ -17,7 +17,7 @@ EXAMPLES = """examples:
 MODEL is a save_pretrained folder, a Hub repo id or a zoo name (a zoo name builds random weights: useful only
 to try the command). Folders are searched recursively. Outputs: OUT/labels/NAME.png (class indices),
 OUT/color/NAME.png and OUT/overlay/NAME.png; a video's frames are NAME/000000.png ... (videos need PyAV).
-A file that cannot be read is reported and skipped. Exit status: 0 when images were segmented (1 with
+A file that cannot be read, segmented or written is reported (with the reason) and skipped. Exit status: 0 when images were segmented (1 with
 --strict if any input was skipped), 1 when none could be, 2 on a usage or model error.
 """
 
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"Segmented {summary.num_segmented} image(s) into {summary.out_dir}.")
     if summary.skipped:
-        print(f"Skipped {summary.num_skipped} input(s) that could not be read:", file=sys.stderr)
+        print(f"Skipped {summary.num_skipped} input(s):", file=sys.stderr)
         for source, reason in summary.skipped:
             print(f"  {source}: {reason}", file=sys.stderr)
     if summary.num_segmented == 0 or (args.strict and summary.skipped):
