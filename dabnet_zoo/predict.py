@@ -38,7 +38,7 @@ from .modeling_dabnet import DabnetForSemanticSegmentation
 from .presets import get_dataset_preset
 from .registry import ModelRef, identify_config, resolve_model
 from .visualize import colorize, default_palette, get_palette, overlay
-from .zoo import load_model, model_processor
+from .zoo import load_model, model_processor, with_size
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +141,8 @@ def predict(
     dataset = _resolve_dataset(ref, network, requested)
     if processor is None:
         processor = model_processor(ref, network, dataset, use_saved=requested is None)
-    if size is not None:  # the user's size replaces the protocol's
-        processor = type(processor).from_dict(
-            {**processor.to_dict(), "do_resize": True, "size": {"height": size[0], "width": size[1]}}
-        )
+    if size is not None:
+        processor = with_size(processor, size)
     num_labels = network.config.num_labels
     palette = get_palette_for(dataset, num_labels)
     if cityscapes_label_ids and dataset != "cityscapes":

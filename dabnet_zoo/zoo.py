@@ -137,16 +137,25 @@ def saved_processor(name_or_path: str | os.PathLike | ModelRef) -> DabnetImagePr
 def model_processor(
     ref: ModelRef | None, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool = True
 ) -> DabnetImageProcessor:
-    """The processor that defines a model's test protocol, for everything that feeds it images (predict, INT8
-    calibration, accuracy checks): with ``use_saved``, the one saved beside its weights (:func:`saved_processor`);
+    """The processor that defines a model's test protocol, for everything that feeds it images (predict, the
+    evaluation recipe, INT8 calibration, accuracy checks): with ``use_saved``, the one saved beside its weights (:func:`saved_processor`);
     else the dataset preset's, with the normalisation the model's config records; else (no dataset) no resize."""
     if use_saved and ref is not None and (saved := saved_processor(ref)) is not None:
+        logger.info("Test protocol of %s: the preprocessor_config.json saved beside its weights.", ref)
         return saved
     mean_std = {"image_mean": model.config.image_mean, "image_std": model.config.image_std}
     if dataset is not None:
         return create_processor(dataset, **mean_std)
     logger.warning("The model's classes match no dataset preset; images are segmented at their own size.")
     return DabnetImageProcessor(do_resize=False, **mean_std)
+
+
+def with_size(processor: DabnetImageProcessor, size: tuple[int, int]) -> DabnetImageProcessor:
+    """A copy of ``processor`` that resizes to ``size`` (height, width), keeping its ratio rule: how a size the
+    user asks for (``predict --size``, ``evaluate.py --test-size``) replaces the protocol's."""
+    return type(processor).from_dict(
+        {**processor.to_dict(), "do_resize": True, "size": {"height": size[0], "width": size[1]}}
+    )
 
 
 def load_model(
@@ -238,4 +247,5 @@ def _quiet_loading() -> Iterator[None]:
             transformers_logging.enable_progress_bar()
 
 
-__all__ = ["create_config", "create_model", "create_processor", "load_model", "model_processor", "saved_processor"]
+__all__ = ["create_config", "create_model", "create_processor", "load_model", "model_processor", "saved_processor",
+           "with_size"]

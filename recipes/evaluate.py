@@ -6,7 +6,8 @@
 # docs/architecture.md): whole-image inference at the test size, logits resized to the network input and then to
 # the label size, argmax. The test size and normalisation are those of the processor saved beside the weights
 # (preprocessor_config.json; a converted checkpoint carries its dataset's, e.g. Cityscapes 1024x2048 keeping the
-# ratio), else the dataset preset's; --test-size H W overrides both with the preset at that size.
+# ratio), else the dataset preset's with the model's normalisation (as predict); --test-size H W takes the preset
+# at that size instead.
 # --mode slide and --mode ms+flip are options; reported numbers use whole.
 #
 #   accelerate launch recipes/evaluate.py MODEL --dataset cityscapes --data-root ROOT [--split val]
@@ -50,7 +51,7 @@ from dabnet_zoo.registry import ModelRef, identify_config, resolve_model, split_
 from dabnet_zoo.data.synthetic import is_synthetic_root
 from dabnet_zoo.results import EVAL_MODES, SYNTHETIC, evaluation_file_name, write_evaluation_result
 from dabnet_zoo.weights import weights_sha256
-from dabnet_zoo.zoo import saved_processor
+from dabnet_zoo.zoo import model_processor, with_size
 
 logger = logging.getLogger("evaluate")
 
@@ -117,7 +118,6 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
     ref = resolve_model(args.model, args.dataset)  # a mistyped folder fails here, before anything is loaded
     dataset = ref.dataset or "cityscapes"  # given, named, or the folder's classes; a Hub id's are checked below
     preset = get_dataset_preset(dataset)
-    transform = test_transform(args, ref, dataset, accelerator.is_main_process)
     options = dict(
         accelerator=accelerator, batch_size=args.batch_size, mode=args.mode, scales=args.scales,
         flip=not args.no_flip, crop_size=tuple(args.crop_size or preset.train_crop_size),
@@ -133,6 +133,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
     if found and dataset not in found:
         raise InputError(f"{args.model} has the classes of {' or '.join(found)}, not {dataset}; pass --dataset "
                          f"{found[0]}.")
+    transform = test_transform(args, ref, model, dataset, accelerator.is_main_process)
     if args.format_only:
         out = Path(args.out)
         zip_path = Path(args.zip) if args.zip else out.with_name(out.name + ".zip")
@@ -186,24 +187,24 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
     return 0
 
 
-def test_transform(args: argparse.Namespace, ref: ModelRef, dataset: str, main_process: bool) -> TestTransform:
-    """The test protocol: ``--test-size`` (the dataset preset at that size) if given, else the processor saved
-    beside the model's weights, else the dataset preset's."""
-    preset = get_dataset_preset(dataset)
+def test_transform(
+    args: argparse.Namespace, ref: ModelRef, model: torch.nn.Module, dataset: str, main_process: bool
+) -> TestTransform:
+    """The test protocol, chosen as ``predict`` chooses it (:func:`dabnet_zoo.zoo.model_processor`): the processor
+    saved beside the model's weights, else the dataset preset's with the model's normalisation; ``--test-size``
+    takes the preset at that size instead."""
+    processor = model_processor(ref, model, dataset, use_saved=not args.test_size)
     if args.test_size:
+        processor = with_size(processor, tuple(args.test_size))
         if main_process:
             logger.warning("Test size %s instead of the original's %s: numbers are not comparable with the paper's.",
-                           tuple(args.test_size), preset.test_size)
-        return TestTransform.from_preset(dataset, size=tuple(args.test_size))
-    processor = saved_processor(ref)
-    if processor is None:
-        return TestTransform.from_preset(dataset)
+                           tuple(args.test_size), get_dataset_preset(dataset).test_size)
     transform = TestTransform.from_processor(processor)
-    if transform.size is None:  # checked now: the record needs a fixed test size, and it is written at the end
+    if transform.size is None:  # checked before evaluating: the record needs a fixed test size
         raise InputError(f"The image processor saved beside {ref} does not resize to a fixed height x width "
                          f"({processor.size}, do_resize={processor.do_resize}); pass --test-size HxW.")
     if main_process:
-        logger.info("Test protocol of %s's preprocessor_config.json: %s", ref, transform)
+        logger.info("Test protocol: %s", transform)
     return transform
 
 

@@ -110,16 +110,22 @@ def test_the_model_folders_processor_defines_the_test_protocol(setup, tmp_path):
     assert "preprocessor_config.json" in result.stderr
 
     recipe = load_recipe()
+    model = create_model("dabnet_r18_p1")
     for argv, expected in (([str(folder)], (128, 256)), ([str(folder), "--test-size", "32", "64"], (32, 64)),
                            ([str(setup / "model")], (1024, 2048)), (["dabnet_r18_p1"], (1024, 2048))):
         args = recipe.parse_args([*argv, "--data-root", str(setup / "data")])
-        transform = recipe.test_transform(args, resolve_model(args.model), "cityscapes", main_process=False)
+        transform = recipe.test_transform(args, resolve_model(args.model), model, "cityscapes", main_process=False)
         assert transform.size == expected, argv
+    # without a saved processor the preset runs with the model's own normalisation, as predict does
+    model.config.image_mean, model.config.image_std = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]
+    args = recipe.parse_args([str(setup / "model"), "--data-root", str(setup / "data")])
+    processor = recipe.test_transform(args, resolve_model(args.model), model, "cityscapes", main_process=False).processor
+    assert (processor.image_mean, processor.image_std) == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     # a processor without a fixed test size is refused before evaluating (the record needs one), saying what to do
     create_processor("cityscapes", size={"shortest_edge": 128}).save_pretrained(folder)
     args = recipe.parse_args([str(folder), "--data-root", str(setup / "data")])
     with pytest.raises(InputError, match="--test-size"):
-        recipe.test_transform(args, resolve_model(args.model), "cityscapes", main_process=False)
+        recipe.test_transform(args, resolve_model(args.model), model, "cityscapes", main_process=False)
 
 
 def load_recipe():
