@@ -2,9 +2,10 @@
 
 The original project's checkpoints are the only trained DABNet weights in existence. They are mmcv
 ``save_checkpoint`` files: a dict with ``state_dict`` (original key names, docs/architecture.md §5) and
-``meta``. Conversion is a rename table (our module names keep the original's and timm's where they can) plus checks that every key is
-mapped, nothing is missing and every shape fits, so a wrong or damaged checkpoint stops with a message that says
-what is wrong and, where it can tell, which variant and class count the checkpoint belongs to.
+``meta``. Conversion is a rename table (our module names keep the original's and timm's where they can) plus
+checks that every key is mapped, nothing is missing and every shape fits, so a wrong or damaged checkpoint stops
+with a message that says what is wrong and, where it can tell, which variant and class count the checkpoint
+belongs to.
 """
 
 from __future__ import annotations
@@ -157,7 +158,8 @@ def load_original_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.T
         ) from error
     if isinstance(checkpoint, Mapping) and isinstance(checkpoint.get("state_dict"), Mapping):
         state_dict, meta = dict(checkpoint["state_dict"]), dict(checkpoint.get("meta") or {})
-    elif isinstance(checkpoint, Mapping) and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+    elif (isinstance(checkpoint, Mapping) and checkpoint
+          and all(isinstance(v, torch.Tensor) for v in checkpoint.values())):
         state_dict, meta = dict(checkpoint), {}
     else:
         raise CheckpointError(
@@ -186,7 +188,8 @@ def identify_checkpoint(state_dict: Mapping[str, torch.Tensor]) -> tuple[str, in
     stage_channels = state_dict["backbone.SIM_0.h2h_0.weight"].shape[1]
     patch_size = round((state_dict["backbone.SIM_0.h2l_0.weight"].shape[1] / stage_channels) ** 0.5)
     num_labels = int(state_dict["decode_head.conv_seg.weight"].shape[0])
-    variant = identify_config({"context_path": context_path, "patch_size": patch_size, "num_labels": num_labels}).variant
+    config = {"context_path": context_path, "patch_size": patch_size, "num_labels": num_labels}
+    variant = identify_config(config).variant
     if variant is None:
         raise CheckpointError(f"Checkpoint has a {context_path} context path with patch size {patch_size}, "
                               f"which matches no known variant ({', '.join(VARIANTS)}).")
@@ -234,8 +237,8 @@ def convert_state_dict(
             problems.append(f"{len(items)} {title}: {', '.join(items[:8])}{' ...' if len(items) > 8 else ''}")
     if problems:
         raise CheckpointError(
-            f"Checkpoint does not fit {arch.name} for {dataset} (it looks like {_describe(found_variant, found_labels)}): "
-            + "; ".join(problems)
+            f"Checkpoint does not fit {arch.name} for {dataset} "
+            f"(it looks like {_describe(found_variant, found_labels)}): " + "; ".join(problems)
         )
     model.load_state_dict(renamed, strict=True)
     return model.eval()

@@ -705,8 +705,9 @@ def export_cityscapes_submission(
 
 def describe_weights(name_or_path: str | os.PathLike | ModelRef, model: torch.nn.Module | None = None,
                      dataset: str | None = None) -> str | None:
-    """What the results file records as ``weights`` (where they came from; :func:`dabnet_zoo.weights.weights_sha256` says which
-    they are): a folder as given, the Hub id with its revision, or the pinned registry revision of a zoo name.
+    """What the results file records as ``weights`` (where they came from;
+    :func:`dabnet_zoo.weights.weights_sha256` says which they are): a folder as given, the Hub id with its
+    revision, or the pinned registry revision of a zoo name.
     ``None`` for a zoo name without published weights (random initialisation: nothing worth recording).
     ``name_or_path`` is anything :func:`dabnet_zoo.registry.resolve_model` takes."""
     ref = resolve_model(name_or_path, dataset)

@@ -13,9 +13,9 @@ The numbers are the original's (mmseg 0.x, ``pre_eval`` path, docs/architecture.
 Why a confusion matrix and not per-image histograms: it is exact in int64 (the original sums float32 histograms,
 about 1e-7 relative rounding, irrelevant at two decimals), it is tiny (19 × 19 for Cityscapes), so it can be
 gathered across processes, and it is fast: one ``torch.bincount`` over ``K · label + prediction`` per image (per
-batch on a GPU), on the tensors' own device, with no mask copies. Label rewriting, the ignore index and the range checks are applied
-to the few hundred distinct (label value, prediction value) pairs of that histogram instead of to the millions
-of pixels, which is why ``reduce_zero_label`` and ``label_map`` cost nothing.
+batch on a GPU), on the tensors' own device, with no mask copies. Label rewriting, the ignore index and the range
+checks are applied to the few hundred distinct (label value, prediction value) pairs of that histogram instead
+of to the millions of pixels, which is why ``reduce_zero_label`` and ``label_map`` cost nothing.
 
 Distributed evaluation: do not all-reduce each process's matrix. A distributed sampler pads the last batch by
 repeating samples, and a plain sum counts them twice. Compute one matrix per sample with

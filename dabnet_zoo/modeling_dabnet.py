@@ -490,7 +490,9 @@ class DabnetForSemanticSegmentation(DabnetPreTrainedModel):
         super().__init__(config)
         self.dabnet = DabnetModel(config)
         dropout = config.classifier_dropout_prob
-        self.decode_head = DabnetFcnHead(config.fusion_channels, config.decode_head_channels, config.num_labels, dropout)
+        self.decode_head = DabnetFcnHead(
+            config.fusion_channels, config.decode_head_channels, config.num_labels, dropout
+        )
         self.auxiliary_heads = nn.ModuleList(
             DabnetFcnHead(config.context_channels, config.auxiliary_head_channels, config.num_labels, dropout)
             for _ in config.auxiliary_loss_weights

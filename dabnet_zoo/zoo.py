@@ -138,8 +138,9 @@ def model_processor(
     ref: ModelRef | None, model: DabnetForSemanticSegmentation, dataset: str | None, use_saved: bool = True
 ) -> DabnetImageProcessor:
     """The processor that defines a model's test protocol, for everything that feeds it images (predict, the
-    evaluation recipe, INT8 calibration, accuracy checks): with ``use_saved``, the one saved beside its weights (:func:`saved_processor`);
-    else the dataset preset's, with the normalisation the model's config records; else (no dataset) no resize."""
+    evaluation recipe, INT8 calibration, accuracy checks): with ``use_saved``, the one saved beside its weights
+    (:func:`saved_processor`); else the dataset preset's, with the normalisation the model's config records; else
+    (no dataset) no resize."""
     if use_saved and ref is not None and (saved := saved_processor(ref)) is not None:
         logger.info("Test protocol of %s: the preprocessor_config.json saved beside its weights.", ref)
         return saved

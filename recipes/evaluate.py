@@ -46,6 +46,7 @@ from dabnet_zoo.evaluation import (
     export_cityscapes_submission,
     format_results_table,
 )
+from dabnet_zoo.modeling_dabnet import DabnetForSemanticSegmentation
 from dabnet_zoo.presets import DATASETS
 from dabnet_zoo.registry import ModelRef, identify_config, resolve_model, split_model_name
 from dabnet_zoo.data.synthetic import is_synthetic_root
@@ -188,7 +189,7 @@ def run(args: argparse.Namespace, accelerator: Accelerator) -> int:
 
 
 def test_transform(
-    args: argparse.Namespace, ref: ModelRef, model: torch.nn.Module, dataset: str, main_process: bool
+    args: argparse.Namespace, ref: ModelRef, model: DabnetForSemanticSegmentation, dataset: str, main_process: bool
 ) -> TestTransform:
     """The test protocol, chosen as ``predict`` chooses it (:func:`dabnet_zoo.zoo.model_processor`): the processor
     saved beside the model's weights, else the dataset preset's with the model's normalisation; ``--test-size``

@@ -17,8 +17,9 @@ EXAMPLES = """examples:
 MODEL is a save_pretrained folder, a Hub repo id or a zoo name (a zoo name builds random weights: useful only
 to try the command). Folders are searched recursively. Outputs: OUT/labels/NAME.png (class indices),
 OUT/color/NAME.png and OUT/overlay/NAME.png; a video's frames are NAME/000000.png ... (videos need PyAV).
-A file that cannot be read, segmented or written is reported (with the reason) and skipped. Exit status: 0 when images were segmented (1 with
---strict if any input was skipped), 1 when none could be, 2 on a usage or model error.
+A file that cannot be read, segmented or written is reported (with the reason) and skipped. Exit status: 0
+when images were segmented (1 with --strict if any input was skipped), 1 when none could be, 2 on a usage or
+model error.
 """
 
 

@@ -254,7 +254,8 @@ def test_test_transform_follows_the_preset() -> None:
 def test_test_transform_runs_each_image_at_its_own_size_whatever_pad_size_a_processor_has() -> None:
     """A saved processor's pad_size (for pipeline batching) must not pad the protocol's input: the evaluation
     would take the padding for image. mmcv's rule gives a 32x64 image 64x128 inside a 64x128 box."""
-    processor = create_processor("cityscapes", size={"height": 64, "width": 128}, pad_size={"height": 128, "width": 128})
+    processor = create_processor("cityscapes", size={"height": 64, "width": 128},
+                                 pad_size={"height": 128, "width": 128})
     assert processor(torch.zeros((3, 32, 64), dtype=torch.uint8))["pixel_values"].shape[-2:] == (128, 128)
     transform = TestTransform.from_processor(processor)
     assert transform(torch.zeros((3, 32, 64), dtype=torch.uint8))[0].shape == (3, 64, 128)

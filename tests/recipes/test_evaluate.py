@@ -119,7 +119,8 @@ def test_the_model_folders_processor_defines_the_test_protocol(setup, tmp_path):
     # without a saved processor the preset runs with the model's own normalisation, as predict does
     model.config.image_mean, model.config.image_std = [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]
     args = recipe.parse_args([str(setup / "model"), "--data-root", str(setup / "data")])
-    processor = recipe.test_transform(args, resolve_model(args.model), model, "cityscapes", main_process=False).processor
+    transform = recipe.test_transform(args, resolve_model(args.model), model, "cityscapes", main_process=False)
+    processor = transform.processor
     assert (processor.image_mean, processor.image_std) == ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0])
     # a processor without a fixed test size is refused before evaluating (the record needs one), saying what to do
     create_processor("cityscapes", size={"shortest_edge": 128}).save_pretrained(folder)
