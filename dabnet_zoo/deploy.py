@@ -240,12 +240,11 @@ class ProcessedImages(Sequence):
     """Images of a folder as model inputs, read one at a time: ``images[i]`` is a (1, 3, H, W) float32 tensor.
 
     For INT8 calibration and label-agreement checks: each image is read as the original reads it and prepared by
-    ``processor`` (the model's own test protocol), optionally at a fixed ``size``. At most ``limit`` images are
+    ``processor`` (the model's own test protocol; :func:`dabnet_zoo.zoo.with_size` fixes its size). At most ``limit`` images are
     used, spread evenly over the sorted file list. Nothing is held in memory (300 Cityscapes inputs are 7.5 GB).
     """
 
-    def __init__(self, directory: str | os.PathLike, processor: DabnetImageProcessor, limit: int = 300,
-                 size: tuple[int, int] | None = None):
+    def __init__(self, directory: str | os.PathLike, processor: DabnetImageProcessor, limit: int = 300):
         from .predict import IMAGE_SUFFIXES
 
         directory = Path(directory)
@@ -259,22 +258,13 @@ class ProcessedImages(Sequence):
         count = min(limit, len(paths))
         self.paths = [paths[index * len(paths) // count] for index in range(count)]
         self.processor = processor
-        self.size = size
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        overrides = {} if self.size is None else {"do_resize": True, "size": {"height": self.size[0],
-                                                                              "width": self.size[1]},
-                                                    "keep_ratio": False}
         image = read_image(self.paths[index])  # as the original reads it; an unreadable file is an InputError
-        return self.processor(image, return_tensors="pt", **overrides)["pixel_values"]
-
-
-def label_agreement(labels: torch.Tensor, reference: torch.Tensor) -> float:
-    """The fraction of pixels whose label equals the reference's."""
-    return float((labels == reference).double().mean())
+        return self.processor(image, return_tensors="pt")["pixel_values"]
 
 
 __all__ = [
@@ -286,6 +276,5 @@ __all__ = [
     "cpu_precision_flags",
     "fold_batch_norms",
     "fuse_patch_unshuffle",
-    "label_agreement",
     "optimize_for_inference",
 ]

@@ -229,7 +229,6 @@ class OpenVinoRunner:
     """
 
     def __init__(self, compiled: Any):
-        self.compiled = compiled
         self.request = compiled.create_infer_request()
         self.inference_precision = inference_precision(compiled)
 

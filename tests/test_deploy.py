@@ -141,6 +141,7 @@ def test_processed_images_are_spread_over_the_folder_and_prepared_by_the_process
     from dabnet_zoo.deploy import ProcessedImages
     from dabnet_zoo.errors import InputError
     from dabnet_zoo.image_processing_dabnet import DabnetImageProcessor
+    from dabnet_zoo.zoo import with_size
 
     mean, std = np.array([123.675, 116.28, 103.53]), np.array([58.395, 57.12, 57.375])
     for index in range(10):  # image i is one flat colour, value 20·i
@@ -152,7 +153,7 @@ def test_processed_images_are_spread_over_the_folder_and_prepared_by_the_process
     assert pixel_values.shape == (1, 3, 32, 64)  # the processor's size
     expected = (40 - mean) / std  # ImageNet normalisation of the flat colour 40, per channel
     assert torch.allclose(pixel_values[0, :, 5, 5], torch.tensor(expected, dtype=torch.float32), atol=1e-5)
-    assert ProcessedImages(tmp_path, DabnetImageProcessor(), size=(16, 24))[0].shape == (1, 3, 16, 24)
+    assert ProcessedImages(tmp_path, with_size(DabnetImageProcessor(), (16, 24)))[0].shape == (1, 3, 16, 24)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InputError, match="No images in"):
