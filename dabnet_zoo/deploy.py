@@ -240,8 +240,9 @@ class ProcessedImages(Sequence):
     """Images of a folder as model inputs, read one at a time: ``images[i]`` is a (1, 3, H, W) float32 tensor.
 
     For INT8 calibration and label-agreement checks: each image is read as the original reads it and prepared by
-    ``processor`` (the model's own test protocol; :func:`dabnet_zoo.zoo.with_size` fixes its size). At most ``limit`` images are
-    used, spread evenly over the sorted file list. Nothing is held in memory (300 Cityscapes inputs are 7.5 GB).
+    ``processor`` (the model's own test protocol; :func:`dabnet_zoo.zoo.with_size` fixes its size). At most
+    ``limit`` images are used, spread evenly over the sorted file list. Nothing is held in memory (300 Cityscapes
+    inputs are 7.5 GB).
     """
 
     def __init__(self, directory: str | os.PathLike, processor: DabnetImageProcessor, limit: int = 300):

@@ -19,6 +19,7 @@ import copy
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,7 +204,7 @@ def onnx_config(onnx_path: str | os.PathLike) -> DabnetConfig:
 
 @dataclass(frozen=True)
 class OnnxVerification:
-    """How far ONNX Runtime's output is from PyTorch's on one batch.
+    """How far an exported model's output (ONNX Runtime, OpenVINO) is from PyTorch's on one batch.
 
     ``error`` is the largest absolute difference relative to the largest reference logit for a logits graph,
     or the fraction of pixels with another label for a labels graph (near-ties may flip in float16).
@@ -223,9 +224,15 @@ _TOLERANCES = {("logits", False): 1e-4, ("logits", True): 2e-2, ("labels", False
 
 def verify_onnx(model: DabnetForSemanticSegmentation, onnx_path: str | os.PathLike | bytes,
                 pixel_values: torch.Tensor, fp16: bool = False) -> OnnxVerification:
-    """Run ``onnx_path`` (a file, or a serialised model) in ONNX Runtime on the CPU and ``model`` (a copy, in eval
-    mode) in PyTorch on ``pixel_values``; the tolerance is the issue's 1e-4 relative for FP32 logits."""
-    output = OnnxRuntimeRunner(onnxruntime_session(onnx_path))(pixel_values)
+    """:func:`verify_runner` for ``onnx_path`` (a file, or a serialised model) in ONNX Runtime on the CPU."""
+    return verify_runner(model, OnnxRuntimeRunner(onnxruntime_session(onnx_path)), pixel_values, fp16)
+
+
+def verify_runner(model: DabnetForSemanticSegmentation, runner: Callable[[torch.Tensor], torch.Tensor],
+                  pixel_values: torch.Tensor, fp16: bool = False) -> OnnxVerification:
+    """Run an exported model's ``runner`` (ONNX Runtime, OpenVINO) and ``model`` (a copy, in eval mode) in PyTorch
+    on ``pixel_values``; the tolerance is 1e-4 relative for FP32 logits (see :class:`OnnxVerification`)."""
+    output = runner(pixel_values)
     with torch.inference_mode():
         logits = copy.deepcopy(model).eval().cpu()(pixel_values).logits
     if output.dtype == torch.int32:
@@ -408,4 +415,5 @@ __all__ = [
     "padded_side",
     "resize_and_argmax",
     "verify_onnx",
+    "verify_runner",
 ]

@@ -15,7 +15,6 @@ NNCF sends usage telemetry unless it is switched off (``opt_in_out --opt_out``, 
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import os
@@ -28,7 +27,7 @@ import torch
 
 from .deploy import check_cpu_precision, require_calibration
 from .errors import DabnetZooError, InputError, UnsupportedPrecisionError
-from .export import export_onnx_bytes, resize_and_argmax
+from .export import export_onnx_bytes, verify_runner
 from .fileio import publish_dir
 from .modeling_dabnet import DabnetForSemanticSegmentation
 
@@ -37,8 +36,6 @@ logger = logging.getLogger(__name__)
 OPENVINO_FILE = "openvino_model.xml"  # and openvino_model.bin beside it; optimum-intel's names
 # Precisions of the layers computed in floating point, and the plugin's names for them.
 INFERENCE_PRECISIONS = {"fp32": "f32", "bf16": "bf16"}
-# An FP32 IR matches PyTorch to this relative difference of the logits (as the ONNX export does).
-FP32_TOLERANCE = 1e-4
 _INSTALL_HINT = 'pip install "dabnet-zoo[openvino]"'
 
 
@@ -59,7 +56,8 @@ def to_openvino(
     """An FP32 OpenVINO model (``openvino.Model``, dynamic batch, height and width) converted from the ONNX export.
 
     With ``verify_size``, the ONNX graph is checked in ONNX Runtime and the converted model in OpenVINO (FP32)
-    against PyTorch on a seeded random batch of that size; a model outside :data:`FP32_TOLERANCE` is refused.
+    against PyTorch on a seeded random batch of that size, with the ONNX export's tolerances
+    (:func:`dabnet_zoo.export.verify_runner`); a model outside them is refused.
     """
     ov = import_openvino()
     height, width = verify_size or (128, 256)
@@ -68,19 +66,11 @@ def to_openvino(
     converted = ov.convert_model(io.BytesIO(data))
     if verify_size is not None:
         pixel_values = torch.randn(1, 3, height, width, generator=torch.Generator().manual_seed(0))
-        runner = OpenVinoRunner(compile_openvino(converted, "fp32"))
-        with torch.inference_mode():
-            logits = copy.deepcopy(model).eval().cpu()(pixel_values).logits
-        output = runner(pixel_values)
-        if include_postprocess:
-            error = float((output != resize_and_argmax(logits, (height, width))).float().mean())
-            tolerance = 1e-3  # labels: near-ties may flip
-        else:
-            error, tolerance = float((output - logits).abs().max() / logits.abs().max()), FP32_TOLERANCE
-        if error > tolerance:
-            raise DabnetZooError(f"The OpenVINO model does not match PyTorch (difference {error:.1e}, tolerance "
-                                 f"{tolerance:.0e}); please report this with the model name.")
-        logger.info("Verified in OpenVINO (fp32): difference %.1e", error)
+        check = verify_runner(model, OpenVinoRunner(compile_openvino(converted, "fp32")), pixel_values)
+        if check.error > check.tolerance:
+            raise DabnetZooError(f"The OpenVINO model does not match PyTorch ({check}); please report this with the "
+                                 "model name.")
+        logger.info("Verified in OpenVINO (fp32): %s", check)
     return converted
 
 
@@ -241,7 +231,6 @@ class OpenVinoRunner:
 
 
 __all__ = [
-    "FP32_TOLERANCE",
     "INFERENCE_PRECISIONS",
     "OPENVINO_FILE",
     "OpenVinoRunner",

@@ -190,3 +190,20 @@ def test_an_existing_output_is_refused_before_the_slow_conversion(model, tmp_pat
     with pytest.raises(InputError, match="inside the input folder"):
         export_openvino(model, existing / "ir", inputs=[existing], overwrite=True)
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+
+
+def test_a_converted_model_that_differs_from_pytorch_is_refused(model, monkeypatch):
+    """The OpenVINO check uses the ONNX export's tolerance (1e-4 relative for FP32 logits): an IR whose logits
+    are off by 1e-3 of their range is refused (the unchanged IR passes in the tests above)."""
+    from dabnet_zoo import openvino
+    from dabnet_zoo.errors import DabnetZooError
+
+    run = openvino.OpenVinoRunner.__call__
+
+    def off_by_1e3(self, pixel_values):
+        output = run(self, pixel_values)
+        return output + 1e-3 * output.abs().max()
+
+    monkeypatch.setattr(openvino.OpenVinoRunner, "__call__", off_by_1e3)
+    with pytest.raises(DabnetZooError, match="does not match PyTorch"):
+        to_openvino(model, verify_size=(64, 64))
