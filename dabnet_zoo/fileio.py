@@ -243,7 +243,8 @@ def _sweep(folder: Path) -> None:
     """Remove the stages and backups in ``folder`` whose writer process is gone (a SIGKILL leaves them).
 
     A backup whose target is missing was left between the two renames of :func:`publish_dir`: it is the old
-    output, so it is renamed back rather than deleted.
+    output, so it is renamed back rather than deleted. One left by another machine or container (whose writer
+    cannot be checked from here) is only pointed out, so that the missing output is not a mystery.
     """
     try:
         with os.scandir(folder) as listing:
@@ -252,11 +253,20 @@ def _sweep(folder: Path) -> None:
         return
     for entry in entries:
         match = _HIDDEN.match(entry.name)
-        if match is None or match["host"] != _HOST or _process_alive(int(match["pid"])):
+        if match is None:
             continue
         leftover = Path(entry.path)
         target = leftover.with_name(match["name"])
-        if match["kind"] == _BACKUP and not (target.is_symlink() or target.exists()):
+        orphaned = match["kind"] == _BACKUP and not (target.is_symlink() or target.exists())
+        if match["host"] != _HOST:
+            if orphaned:
+                logger.warning("%s is missing; %s holds its previous version, left by an interrupted write on another "
+                               "machine or container. If no write to it is running, rename it back.", target,
+                               leftover.name)
+            continue
+        if _process_alive(int(match["pid"])):
+            continue
+        if orphaned:
             logger.warning("Restoring %s from %s, left by an interrupted write.", target, leftover.name)
             with contextlib.suppress(OSError):
                 os.rename(leftover, target)
